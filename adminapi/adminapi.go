@@ -1,0 +1,138 @@
+// Package adminapi is the admin API under /api/v1/: routes, the roles they
+// need, and request and response bodies. The server and the CLI both use
+// it, so they cannot drift apart.
+//
+// It imports only the domain package.
+package adminapi
+
+import (
+	"time"
+
+	"github.com/patchgate/patchgate"
+)
+
+// Route is one admin API endpoint and the least role that may call it.
+type Route struct {
+	Method  string
+	Pattern string // net/http ServeMux pattern, without the method
+	Role    patchgate.Role
+}
+
+// Routes lists every /api/v1 route. The server registers exactly these; a
+// test calls each with each role.
+var Routes = []Route{
+	{"GET", "/api/v1/whoami", patchgate.RoleViewer},
+	{"GET", "/api/v1/updates", patchgate.RoleViewer},
+	{"GET", "/api/v1/updates/{id}", patchgate.RoleViewer},
+	{"POST", "/api/v1/updates", patchgate.RolePublisher},
+	{"PUT", "/api/v1/content/{sha}", patchgate.RolePublisher},
+	{"GET", "/api/v1/tokens", patchgate.RoleAdmin},
+	{"POST", "/api/v1/tokens", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/tokens/{id}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/groups", patchgate.RoleViewer},
+	{"POST", "/api/v1/groups", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/groups/{name}", patchgate.RoleAdmin},
+	{"POST", "/api/v1/groups/{name}/hosts", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/groups/{name}/hosts/{host}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/approvals", patchgate.RoleViewer},
+	{"POST", "/api/v1/approvals", patchgate.RoleApprover},
+	{"DELETE", "/api/v1/approvals/{group}/{update}", patchgate.RoleApprover},
+	{"GET", "/api/v1/hosts", patchgate.RoleViewer},
+	{"GET", "/api/v1/hosts/{id}", patchgate.RoleViewer},
+	{"GET", "/api/v1/reports/compliance", patchgate.RoleViewer},
+	{"GET", "/api/v1/events", patchgate.RoleViewer},
+}
+
+// MaxBodyBytes limits admin request bodies other than content uploads.
+const MaxBodyBytes = 2 << 20
+
+// AddUpdateRequest is POST /api/v1/updates: a manifest whose payloads all
+// carry sha256 and size, their content uploaded first with PUT
+// /api/v1/content/{sha}.
+type AddUpdateRequest struct {
+	Manifest patchgate.Manifest `json:"manifest"`
+}
+
+// AddUpdateResponse says whether a new update or revision was stored.
+type AddUpdateResponse struct {
+	Update  patchgate.Update `json:"update"`
+	Created bool             `json:"created"`
+}
+
+// PutContentResponse describes stored content.
+type PutContentResponse struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// CreateTokenRequest is POST /api/v1/tokens.
+type CreateTokenRequest struct {
+	Kind  patchgate.TokenKind `json:"kind"`            // api or enroll
+	Name  string              `json:"name,omitempty"`  // for people
+	Role  patchgate.Role      `json:"role,omitempty"`  // api tokens
+	Group string              `json:"group,omitempty"` // enroll tokens
+	Mode  patchgate.Mode      `json:"mode,omitempty"`  // enroll tokens
+	// ExpiresIn is a duration from now (e.g. "24h"); empty = never.
+	ExpiresIn string `json:"expires_in,omitempty"`
+	Uses      *int   `json:"uses,omitempty"` // enroll tokens; nil = unlimited
+}
+
+// CreateTokenResponse carries the secret token, shown once.
+type CreateTokenResponse struct {
+	Token  patchgate.Token `json:"token"`
+	Secret string          `json:"secret"`
+}
+
+// CreateGroupRequest is POST /api/v1/groups.
+type CreateGroupRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// GroupHostsRequest is POST /api/v1/groups/{name}/hosts.
+type GroupHostsRequest struct {
+	Hosts []string `json:"hosts"`
+}
+
+// ApproveRequest is POST /api/v1/approvals.
+type ApproveRequest struct {
+	Updates []string         `json:"updates"`
+	Group   string           `json:"group"`
+	Action  patchgate.Action `json:"action"`
+	// Deadline is RFC 3339 or a duration from now ("72h"); empty = none.
+	Deadline string `json:"deadline,omitempty"`
+}
+
+// ApproveResponse lists the approvals stored.
+type ApproveResponse struct {
+	Approvals []patchgate.Approval `json:"approvals"`
+}
+
+// HostDetail is GET /api/v1/hosts/{id}.
+type HostDetail struct {
+	Host        patchgate.Host         `json:"host"`
+	Plan        patchgate.Plan         `json:"plan"`
+	Deployments []patchgate.Deployment `json:"deployments"`
+	Silent      bool                   `json:"silent"`
+}
+
+// HostSummary is one row of GET /api/v1/hosts.
+type HostSummary struct {
+	patchgate.Host
+	Pending int  `json:"pending"` // plan items
+	Blocked int  `json:"blocked"`
+	Silent  bool `json:"silent"`
+}
+
+// ComplianceReport is GET /api/v1/reports/compliance.
+type ComplianceReport struct {
+	GeneratedAt time.Time                 `json:"generated_at"`
+	Rows        []patchgate.ComplianceRow `json:"rows"`
+}
+
+// WhoAmI is GET /api/v1/whoami.
+type WhoAmI struct {
+	TokenID string         `json:"token_id"`
+	Name    string         `json:"name"`
+	Role    patchgate.Role `json:"role"`
+}

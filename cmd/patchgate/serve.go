@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchgate/patchgate/content"
+	"github.com/patchgate/patchgate/pki"
+	"github.com/patchgate/patchgate/server"
+	"github.com/patchgate/patchgate/sqlite"
+)
+
+type serveOptions struct {
+	Data         string
+	Listen       string
+	TLSCert      string
+	TLSKey       string
+	InsecureHTTP bool
+	Hostnames    []string
+	MaxPayload   int64
+	LogLevel     string
+}
+
+func newServeCmd() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the update server (SQLite and a content directory under --data)",
+		Long: `Run the update server on its embedded defaults: a SQLite database and a
+content-addressed payload store under --data, created on first start.
+
+On first start it creates an admin token (shown once, stored only as a hash)
+and, unless --tls-cert/--tls-key are given, a self-signed CA and server
+certificate; it prints the CA's SHA-256 fingerprint, which the CLI and agents
+pin. SIGTERM or Ctrl-C shuts down gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), o, cmd.OutOrStdout(), nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Data, "data", envOr("PATCHGATE_DATA", "patchgate-data"), "data directory (env PATCHGATE_DATA)")
+	f.StringVar(&o.Listen, "listen", envOr("PATCHGATE_LISTEN", "127.0.0.1:8443"), "address to listen on (env PATCHGATE_LISTEN)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate file (PEM); default: a self-signed CA under --data")
+	f.StringVar(&o.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP: for local experiments only, never in production")
+	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed server certificate")
+	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// runServe runs a server until ctx ends. ready, if not nil, receives the
+// base URL, the CA fingerprint and the admin token (empty if it existed)
+// once the server listens.
+func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(url, fingerprint, adminToken string)) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.InsecureHTTP && o.TLSCert != "" {
+		return errors.New("--insecure-http and --tls-cert exclude each other")
+	}
+	if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return fmt.Errorf("--data: %v", err)
+	}
+	db, err := sqlite.Open(filepath.Join(o.Data, "patchgate.db"))
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer db.Close()
+	cs, err := content.Open(filepath.Join(o.Data, "content"))
+	if err != nil {
+		return fmt.Errorf("opening content store: %w", err)
+	}
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload})
+	adminToken, err := srv.BootstrapAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("creating the admin token: %w", err)
+	}
+
+	var tlsCfg *tls.Config
+	fingerprint := ""
+	switch {
+	case o.InsecureHTTP:
+		fmt.Fprintln(out, "WARNING: --insecure-http: serving plain HTTP. Tokens and plans travel in clear text.")
+		fmt.Fprintln(out, "WARNING: use this for local experiments only, never in production.")
+	case o.TLSCert != "":
+		tlsCfg, err = pki.LoadServerTLS(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return err
+		}
+		if fingerprint, err = pki.FingerprintFile(o.TLSCert); err != nil {
+			return err
+		}
+	default:
+		hosts := append([]string{"localhost", "127.0.0.1", "::1"}, o.Hostnames...)
+		if h, _, err := net.SplitHostPort(o.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+			hosts = append(hosts, h)
+		}
+		tlsCfg, fingerprint, err = pki.EnsureServerTLS(filepath.Join(o.Data, "tls"), dedupe(hosts), time.Now())
+		if err != nil {
+			return fmt.Errorf("preparing TLS: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %v", err)
+	}
+	scheme := "https"
+	if tlsCfg == nil {
+		scheme = "http"
+	} else {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	url := scheme + "://" + ln.Addr().String()
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	abs, _ := filepath.Abs(o.Data)
+	fmt.Fprintf(out, "patchgate %s serving on %s\n", version, url)
+	fmt.Fprintf(out, "  data directory: %s\n", abs)
+	if fingerprint != "" {
+		fmt.Fprintf(out, "  CA fingerprint: %s\n", fingerprint)
+	}
+	if adminToken != "" {
+		fmt.Fprintf(out, "  admin token:    %s\n", adminToken)
+		fmt.Fprintln(out, "  (shown once: it is stored only as a hash; keep it safe)")
+	}
+	fmt.Fprintf(out, "  try: export PATCHGATE_SERVER=%s", url)
+	if fingerprint != "" {
+		fmt.Fprintf(out, " PATCHGATE_CA_FINGERPRINT=%s", fingerprint)
+	}
+	fmt.Fprintln(out)
+	if ready != nil {
+		ready(url, fingerprint, adminToken)
+	}
+
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	bgDone := make(chan struct{})
+	go func() { srv.Run(bg); close(bgDone) }()
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = hs.Shutdown(sctx)
+		cancel()
+	}
+	stopBg()
+	<-bgDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

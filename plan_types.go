@@ -1,0 +1,34 @@
+package patchgate
+
+import "time"
+
+// PlanItem is one thing a host should do.
+type PlanItem struct {
+	UpdateID string     `json:"update_id"`
+	Revision int        `json:"revision"`
+	Title    string     `json:"title"`
+	Kind     Kind       `json:"kind"`
+	Severity Severity   `json:"severity"`
+	Action   Action     `json:"action"` // install or uninstall
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Reboot   Reboot     `json:"reboot"`
+	Payloads []Payload  `json:"payloads"`
+}
+
+// Plan is what a host should install or uninstall now, in order
+// (prerequisites first). Manual hosts get the same items with Manual set:
+// their agent never installs, people do.
+type Plan struct {
+	HostID string     `json:"host_id"`
+	Manual bool       `json:"manual,omitempty"`
+	Items  []PlanItem `json:"items"`
+	// Blocked lists approved, applicable updates that cannot be planned
+	// yet, with the reason (e.g. a prerequisite that is not approved).
+	Blocked []BlockedItem `json:"blocked,omitempty"`
+}
+
+// BlockedItem is an approved update held back, and why.
+type BlockedItem struct {
+	UpdateID string `json:"update_id"`
+	Reason   string `json:"reason"`
+}

@@ -1,0 +1,220 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/agentapi"
+)
+
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	req, err := agentapi.DecodeEnroll(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes+1))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tokenID, ok := parseSecret(prefixEnroll, req.Token)
+	if !ok {
+		s.writeError(w, r, errUnauthorized)
+		return
+	}
+	// The token's hash is checked here; its uses, expiry and revocation
+	// atomically in the store.
+	t, err := s.store.GetToken(r.Context(), tokenID)
+	if err != nil || t.Kind != patchgate.TokenEnroll || !constantEqual(t.SecretHash, hashSecret(req.Token)) {
+		if err != nil && !patchgate.IsNotFound(err) {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeError(w, r, errUnauthorized)
+		return
+	}
+	now := s.now().UTC()
+	inv := req.Inventory
+	if t.Mode != "" {
+		inv.Mode = t.Mode
+	}
+	id := "h" + randomHex(8)
+	secret, hash := newSecret(prefixHost, id)
+	h := patchgate.Host{ID: id, Inventory: inv, EnrolledAt: now, LastCheckin: now, InventoryDigest: inventoryDigest(inv)}
+	ev := patchgate.Event{ID: "enroll-" + id, Time: now, Type: patchgate.EventHostEnrolled, Actor: "host:" + id, HostID: id,
+		Detail: "hostname " + inv.Hostname + ", machine " + req.MachineID + ", token " + t.ID}
+	h, err = s.store.Enroll(r.Context(), tokenID, now, h, hash, ev)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.hosts.setAuth(id, hostAuth{hash: hash})
+	s.hosts.setGroups(id, h.Groups)
+	s.hosts.setDigest(id, h.InventoryDigest)
+	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups})
+}
+
+func constantEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := range a {
+		v |= a[i] ^ b[i]
+	}
+	return v == 0
+}
+
+// inventoryDigest identifies an inventory; it is part of the plan's ETag.
+func inventoryDigest(inv patchgate.Inventory) string {
+	data, _ := json.Marshal(inv)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
+}
+
+func planETag(gen uint64, digest string) string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(gen >> (8 * i))
+	}
+	sum := sha256.Sum256(append(b[:], digest...))
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// checkin is the hot path. When the host's inventory and the plan
+// generation are unchanged and the agent holds the current ETag, it answers
+// 304 from memory: no database access.
+func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hostID, err := s.authHost(ctx, bearer(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := agentapi.DecodeCheckin(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes+1))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	now := s.now().UTC()
+	digest := inventoryDigest(req.Inventory)
+	etag := planETag(snap.gen, digest)
+	if s.hosts.digest(hostID) == digest {
+		s.touch(hostID, now)
+		if r.Header.Get("If-None-Match") == etag {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	} else {
+		if err := s.store.SaveInventory(ctx, hostID, req.Inventory, digest, now); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.hosts.setDigest(hostID, digest)
+	}
+	groups, err := s.hostGroups(ctx, snap, hostID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(hostID, groups, req.Inventory))
+	w.Header().Set("ETag", etag)
+	writeJSON(w, http.StatusOK, agentapi.CheckinResponse{Plan: plan, ServerTime: now})
+}
+
+func planHost(id string, groups []string, inv patchgate.Inventory) patchgate.PlanHost {
+	return patchgate.PlanHost{ID: id, Mode: inv.Mode, Groups: groups, Products: inv.Products, Installed: inv.Installed, RebootPending: inv.RebootPending}
+}
+
+func (s *Server) touch(id string, at time.Time) {
+	s.touchMu.Lock()
+	s.touches[id] = at
+	s.touchMu.Unlock()
+}
+
+func (s *Server) flushTouches(ctx context.Context) {
+	s.touchMu.Lock()
+	batch := s.touches
+	s.touches = make(map[string]time.Time, len(batch))
+	s.touchMu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := s.store.TouchCheckins(ctx, batch); err != nil {
+		s.log.Error("recording check-in times failed", "hosts", len(batch), "err", err)
+		// Put them back unless newer times arrived meanwhile.
+		s.touchMu.Lock()
+		for id, t := range batch {
+			if _, ok := s.touches[id]; !ok {
+				s.touches[id] = t
+			}
+		}
+		s.touchMu.Unlock()
+	}
+}
+
+// lastCheckin returns the freshest known check-in time of a host, including
+// one not flushed yet.
+func (s *Server) lastCheckin(h *patchgate.Host) {
+	s.touchMu.Lock()
+	t, ok := s.touches[h.ID]
+	s.touchMu.Unlock()
+	if ok && t.After(h.LastCheckin) {
+		h.LastCheckin = t
+	}
+}
+
+func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	hostID, err := s.authHost(ctx, bearer(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := agentapi.DecodeEvents(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes+1))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for i := range req.Events {
+		e := &req.Events[i]
+		e.HostID = hostID
+		e.Actor = "host:" + hostID
+		// Event IDs are the agent's; scope them to the host so one host
+		// cannot shadow another's reports.
+		e.ID = hostID + ":" + e.ID
+		e.Time = e.Time.UTC()
+	}
+	n, err := s.store.RecordDeploymentEvents(ctx, req.Events)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.touch(hostID, s.now().UTC())
+	writeJSON(w, http.StatusOK, agentapi.EventsResponse{Accepted: n})
+}
+
+// serveContent serves a payload to a host (or an API token holder).
+func (s *Server) serveContent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	secret := bearer(r)
+	if _, err := s.authHost(ctx, secret); err != nil {
+		if _, err2 := s.authToken(ctx, secret); err2 != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	sha := r.PathValue("sha")
+	if !agentapi.ValidSHA256(sha) {
+		s.writeError(w, r, patchgate.Invalid("sha256", "must be 64 lowercase hex characters"))
+		return
+	}
+	s.content.Serve(w, r, sha)
+}

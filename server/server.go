@@ -1,0 +1,259 @@
+// Package server is patchgate's HTTP adapter: the admin API under /api/v1/,
+// the agent API under /agent/v1/, content under /content/sha256/, and the
+// plan cache that keeps the check-in hot path off the database.
+//
+// It imports the domain, its wire packages (adminapi, agentapi), content
+// and a patchgate.Store; never a concrete store or cmd/.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/adminapi"
+	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/content"
+)
+
+// Config is what a Server is made of; cmd/ fills it.
+type Config struct {
+	Store   patchgate.Store
+	Content *content.Store
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// MaxPayloadBytes limits one uploaded payload (default 4 GiB).
+	MaxPayloadBytes int64
+	// TouchFlushInterval is how often batched check-in times are written
+	// (default 5s).
+	TouchFlushInterval time.Duration
+}
+
+// Server serves the APIs. Start its background work with Run.
+type Server struct {
+	store    patchgate.Store
+	content  *content.Store
+	log      *slog.Logger
+	now      func() time.Time
+	maxBytes int64
+	flushIv  time.Duration
+
+	snap  snapshotCache
+	hosts hostCache
+
+	touchMu sync.Mutex
+	touches map[string]time.Time
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	s := &Server{
+		store:    cfg.Store,
+		content:  cfg.Content,
+		log:      cfg.Logger,
+		now:      cfg.Clock,
+		maxBytes: cfg.MaxPayloadBytes,
+		flushIv:  cfg.TouchFlushInterval,
+		touches:  make(map[string]time.Time),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBytes <= 0 {
+		s.maxBytes = 4 << 30
+	}
+	if s.flushIv <= 0 {
+		s.flushIv = 5 * time.Second
+	}
+	s.snap.gen.Store(1)
+	s.hosts.m = make(map[string]*hostEntry)
+	return s
+}
+
+// Run does the server's background work (flushing check-in times) until
+// ctx ends, then flushes once more.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(s.flushIv)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushTouches(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			s.flushTouches(ctx)
+		}
+	}
+}
+
+// Handler returns the HTTP handler of every route.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	admin := map[string]http.HandlerFunc{
+		"GET /api/v1/whoami":                        s.whoami,
+		"GET /api/v1/updates":                       s.listUpdates,
+		"GET /api/v1/updates/{id}":                  s.getUpdate,
+		"POST /api/v1/updates":                      s.addUpdate,
+		"PUT /api/v1/content/{sha}":                 s.putContent,
+		"GET /api/v1/tokens":                        s.listTokens,
+		"POST /api/v1/tokens":                       s.createToken,
+		"DELETE /api/v1/tokens/{id}":                s.revokeToken,
+		"GET /api/v1/groups":                        s.listGroups,
+		"POST /api/v1/groups":                       s.createGroup,
+		"DELETE /api/v1/groups/{name}":              s.deleteGroup,
+		"POST /api/v1/groups/{name}/hosts":          s.addGroupHosts,
+		"DELETE /api/v1/groups/{name}/hosts/{host}": s.removeGroupHost,
+		"GET /api/v1/approvals":                     s.listApprovals,
+		"POST /api/v1/approvals":                    s.approve,
+		"DELETE /api/v1/approvals/{group}/{update}": s.unapprove,
+		"GET /api/v1/hosts":                         s.listHosts,
+		"GET /api/v1/hosts/{id}":                    s.getHost,
+		"GET /api/v1/reports/compliance":            s.compliance,
+		"GET /api/v1/events":                        s.listEvents,
+	}
+	for _, rt := range adminapi.Routes {
+		key := rt.Method + " " + rt.Pattern
+		h, ok := admin[key]
+		if !ok {
+			panic("server: no handler for route " + key)
+		}
+		mux.Handle(key, s.requireRole(rt.Role, h))
+		delete(admin, key)
+	}
+	if len(admin) != 0 {
+		panic(fmt.Sprintf("server: handlers without a route in adminapi.Routes: %v", admin))
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, patchgate.NotFound("no such API route: %s %s", r.Method, r.URL.Path))
+	})
+	mux.HandleFunc("POST "+agentapi.PathEnroll, s.enroll)
+	mux.HandleFunc("POST "+agentapi.PathCheckin, s.checkin)
+	mux.HandleFunc("POST "+agentapi.PathEvents, s.reportEvents)
+	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return mux
+}
+
+type ctxKey int
+
+const tokenKey ctxKey = 1
+
+func (s *Server) requireRole(need patchgate.Role, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.authToken(r.Context(), bearer(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !t.Role.Allows(need) {
+			s.writeError(w, r, patchgate.Errorf(patchgate.CodeForbidden, "role %s may not do this; it needs %s", t.Role, need))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey, t)))
+	})
+}
+
+// actor names who is acting, for the audit log.
+func actor(r *http.Request) string {
+	if t, ok := r.Context().Value(tokenKey).(patchgate.Token); ok {
+		if t.Name != "" {
+			return "token:" + t.Name
+		}
+		return "token:" + t.ID
+	}
+	return "anonymous"
+}
+
+var statusOf = map[patchgate.Code]int{
+	patchgate.CodeInvalid:      http.StatusBadRequest,
+	patchgate.CodeNotFound:     http.StatusNotFound,
+	patchgate.CodeConflict:     http.StatusConflict,
+	patchgate.CodeUnauthorized: http.StatusUnauthorized,
+	patchgate.CodeForbidden:    http.StatusForbidden,
+	patchgate.CodeTooLarge:     http.StatusRequestEntityTooLarge,
+	patchgate.CodeInternal:     http.StatusInternalServerError,
+}
+
+// writeError answers with {"code","message"}; internal details are logged,
+// not returned.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *patchgate.Error
+	if !errors.As(err, &pe) {
+		pe = patchgate.Internal(err, "internal error")
+	}
+	status, ok := statusOf[pe.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	msg := pe.Error()
+	if pe.Code == patchgate.CodeInternal {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	}
+	writeJSON(w, status, agentapi.ErrorBody{Code: pe.Code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"code":"internal","message":"internal error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// decodeBody decodes a JSON admin request body strictly: size-limited,
+// unknown fields refused, one value only.
+func decodeBody(r *http.Request, v any) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, adminapi.MaxBodyBytes+1))
+	if err != nil {
+		return patchgate.Invalid("body", "cannot read request body: %v", err)
+	}
+	if len(data) > adminapi.MaxBodyBytes {
+		return &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes", adminapi.MaxBodyBytes)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return patchgate.Invalid("body", "malformed JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return patchgate.Invalid(te.Field, "expected %s, got JSON %s", te.Type, te.Value)
+		case errors.Is(err, io.EOF):
+			return patchgate.Invalid("body", "empty request body")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return patchgate.Invalid("body", "malformed JSON: unexpected end of input")
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return patchgate.Invalid(strings.Trim(f, `"`), "unknown field")
+		}
+		return patchgate.Invalid("body", "%v", err)
+	}
+	if dec.More() {
+		return patchgate.Invalid("body", "unexpected data after the JSON object")
+	}
+	return nil
+}
