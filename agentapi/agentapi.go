@@ -31,7 +31,7 @@ const (
 // Limits on what an agent may send.
 const (
 	MaxBodyBytes    = 1 << 20 // any agent request body
-	MaxProducts     = 1000
+	MaxProducts     = 10000
 	MaxInstalled    = 20000
 	MaxEventsPerReq = 1000
 	MaxStringLen    = 256

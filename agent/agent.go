@@ -1,0 +1,393 @@
+// Package agent is the patchgate agent that runs on each managed host: it
+// enrols once, then polls its server for the host's plan, downloads each
+// payload (resumable), verifies its size and sha256 before anything runs,
+// applies it with one of the closed set of installers, and reports what
+// happened as events that are queued on disk until the server has them.
+// Every step is recorded durably before its side effect, so a crash or
+// reboot never leaves the agent guessing.
+//
+// It talks to the server only through the wire protocol in agentapi and
+// imports only the domain package, agentapi and installer: never a
+// server-side package (stores, http server, content store, notify, ...).
+// Configuration comes in as a Config value; the package reads no
+// environment variables or flags.
+package agent
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/installer"
+)
+
+// Config configures an agent. Server, Client and StateDir are required.
+type Config struct {
+	// Server is the base URL of the patchgate server, e.g.
+	// https://patch.example.com:8443.
+	Server string
+	// Client is made by the caller: TLS pinned to the server's CA, no
+	// proxy or trust store it was not configured with. The agent uses a
+	// copy that never follows redirects.
+	Client *http.Client
+	// StateDir holds the agent's identity and state (see state.go).
+	StateDir string
+	// EnrollToken is needed only to enrol.
+	EnrollToken string
+	// ReEnroll discards an existing identity and enrols again with
+	// EnrollToken (e.g. for a host whose state dir was cloned). It acts
+	// once per Agent.
+	ReEnroll bool
+	// Mode is reported to the server; "" = automatic.
+	Mode patchgate.Mode
+	// Products are declared by configuration; they win over detected ones
+	// of the same name.
+	Products []patchgate.InstalledProduct
+	// DpkgAdminDir is where installed packages are detected as products;
+	// "" = Installer.DpkgAdminDir if set, else var/lib/dpkg under
+	// Installer.DpkgRoot or / (when it exists).
+	DpkgAdminDir string
+	// Installer configures the installers.
+	Installer installer.Config
+	// InstallTimeout bounds one installer run; 0 = installer.DefaultTimeout.
+	InstallTimeout time.Duration
+	// Hostname overrides os.Hostname.
+	Hostname string
+	// MachineIDFile identifies the machine; "" = /etc/machine-id. Without
+	// one the agent keeps a random id in the state dir.
+	MachineIDFile string
+	// BootIDFile identifies the current boot, to notice that a pending
+	// reboot happened; "" = /proc/sys/kernel/random/boot_id.
+	BootIDFile string
+	// Interval between check-ins in Run; 0 = DefaultInterval. Jitter
+	// spreads check-ins by ±Jitter×Interval (0 ≤ Jitter < 1).
+	Interval time.Duration
+	Jitter   float64
+	// Version of the agent, reported in the inventory; "" = "dev".
+	Version string
+	// Logger gets the agent's log; nil = discard.
+	Logger *slog.Logger
+	// Clock stamps events and records; nil = time.Now.
+	Clock func() time.Time
+}
+
+// DefaultInterval is the check-in interval when Config.Interval is 0.
+const DefaultInterval = 15 * time.Minute
+
+// Agent is the check-in loop of one host. Its methods may be called from
+// several goroutines; they run one at a time.
+type Agent struct {
+	cfg    Config
+	server string // base URL without trailing slash
+	client *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu         sync.Mutex
+	reEnrolled bool   // Config.ReEnroll has been acted on
+	seq        uint64 // last outbox sequence number
+	seqLoaded  bool
+}
+
+// Summary says what one RunOnce did.
+type Summary struct {
+	// NotModified: the server said the plan did not change (nothing to do).
+	NotModified bool
+	// Manual: the host is patched by hand; the plan's items were logged,
+	// not installed (they count as Skipped).
+	Manual      bool
+	Installed   int
+	Uninstalled int
+	Failed      int
+	// Skipped counts plan items not attempted: manual plans, and an
+	// update whose install was interrupted by a restart (retried next
+	// cycle).
+	Skipped int
+	// RebootRequired: at least one change waits for a reboot.
+	RebootRequired bool
+	// EventsSent counts events the server acknowledged.
+	EventsSent int
+}
+
+// New checks cfg and prepares the state directory.
+func New(cfg Config) (*Agent, error) {
+	u, err := url.Parse(cfg.Server)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, patchgate.Invalid("server", "must be an http(s) base URL like https://patch.example.com, not %q", cfg.Server)
+	}
+	if cfg.Client == nil {
+		return nil, patchgate.Invalid("client", "an HTTP client (with the server's pinned CA) is required")
+	}
+	if cfg.StateDir == "" {
+		return nil, patchgate.Invalid("state_dir", "is required")
+	}
+	if cfg.StateDir, err = filepath.Abs(cfg.StateDir); err != nil {
+		return nil, patchgate.Invalid("state_dir", "%v", err)
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = patchgate.ModeAutomatic
+	}
+	if !cfg.Mode.Valid() {
+		return nil, patchgate.Invalid("mode", "must be automatic or manual, not %q", cfg.Mode)
+	}
+	for i, p := range cfg.Products {
+		if !patchgate.ValidProductName(p.Name) {
+			return nil, patchgate.Invalid(fmt.Sprintf("products[%d].name", i), "invalid product name %q", p.Name)
+		}
+		if err := patchgate.ValidVersion(p.Version); err != nil {
+			return nil, patchgate.Invalid(fmt.Sprintf("products[%d].version", i), "%v", err)
+		}
+	}
+	if len(cfg.Products) > agentapi.MaxProducts {
+		return nil, patchgate.Invalid("products", "more than %d products", agentapi.MaxProducts)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Interval < 0 || cfg.Interval > 31*24*time.Hour {
+		return nil, patchgate.Invalid("interval", "must be between 0 and 31 days")
+	}
+	if cfg.Jitter < 0 || cfg.Jitter >= 1 {
+		return nil, patchgate.Invalid("jitter", "must be in [0, 1)")
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	client := *cfg.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error {
+		// The agent API has no redirects; one would only lead the
+		// credential elsewhere.
+		return http.ErrUseLastResponse
+	}
+	a := &Agent{
+		cfg:    cfg,
+		server: strings.TrimRight(cfg.Server, "/"),
+		client: &client,
+		log:    cfg.Logger,
+		now:    cfg.Clock,
+	}
+	for _, d := range []string{"", outboxDir, stagingDir} {
+		p := a.path(d)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+		// It holds the credential and what gets executed: private.
+		if err := os.Chmod(p, 0o700); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Enroll makes sure this host is enrolled: with an identity in the state
+// dir that was made on this machine it does nothing; without one it enrols
+// with Config.EnrollToken. An identity made on another machine (a cloned
+// disk or state dir) is an error until Config.ReEnroll replaces it.
+func (a *Agent) Enroll(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	unlock, err := a.lockStateDir()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = a.enrolled(ctx)
+	return err
+}
+
+func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
+	id, err := a.loadIdentity()
+	if err != nil {
+		return nil, err
+	}
+	machineID, fromOS, err := a.machineID()
+	if err != nil {
+		return nil, err
+	}
+	hostname, err := a.hostname()
+	if err != nil {
+		return nil, err
+	}
+	reEnroll := a.cfg.ReEnroll && !a.reEnrolled
+	if id != nil && !reEnroll {
+		return id, a.sameMachine(id, machineID, fromOS, hostname)
+	}
+	if a.cfg.EnrollToken == "" {
+		return nil, patchgate.Errorf(patchgate.CodeUnauthorized, "this host is not enrolled (no %s in %s): an enrolment token is needed", identityFile, a.cfg.StateDir)
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return nil, err
+	}
+	inv, err := a.inventory(st)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.post(ctx, agentapi.PathEnroll, "", agentapi.EnrollRequest{Token: a.cfg.EnrollToken, Inventory: inv, MachineID: machineID}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("enrolling: %w", err)
+	}
+	defer drain(resp)
+	if resp.StatusCode/100 != 2 {
+		return nil, a.serverError(resp, "enrolling", false)
+	}
+	var er agentapi.EnrollResponse
+	if err := decodeResponse(resp, maxEnrollResponse, &er); err != nil {
+		return nil, fmt.Errorf("enrolling: %w", err)
+	}
+	if !agentapi.ValidID(er.HostID) || er.Credential == "" || len(er.Credential) > 1024 || strings.ContainsAny(er.Credential, " \t\r\n") {
+		return nil, errors.New("enrolling: the server's answer has no valid host id and credential")
+	}
+	newID := &identity{
+		HostID:     er.HostID,
+		Credential: er.Credential,
+		Server:     a.server,
+		MachineID:  machineID,
+		Hostname:   hostname,
+		EnrolledAt: a.now().UTC(),
+	}
+	if id != nil {
+		// Events queued under the old identity describe the machine it
+		// was made on, and its plan's ETag is another host's.
+		n, err := a.clearOutbox()
+		if err != nil {
+			return nil, err
+		}
+		st.LastETag = ""
+		if err := a.saveState(st); err != nil {
+			return nil, err
+		}
+		a.log.Warn("re-enrolled: replaced the previous identity", "old_host", id.HostID, "new_host", er.HostID, "discarded_events", n)
+	}
+	if err := a.saveIdentity(newID); err != nil {
+		return nil, fmt.Errorf("enrolled as %s but cannot store the identity: %w", er.HostID, err)
+	}
+	a.reEnrolled = true
+	a.log.Info("enrolled", "host", er.HostID, "groups", er.Groups, "server", a.server)
+	return newID, nil
+}
+
+// sameMachine refuses an identity made on another machine or for another
+// server.
+func (a *Agent) sameMachine(id *identity, machineID string, fromOS bool, hostname string) error {
+	howTo := "re-enrol this host with an enrolment token and the re-enrol option (patchgate agent --re-enroll), which discards the copied identity"
+	if id.Server != a.server {
+		return patchgate.Errorf(patchgate.CodeConflict, "state dir %s is enrolled with server %s, not %s: %s",
+			a.cfg.StateDir, id.Server, a.server, howTo)
+	}
+	if (fromOS && id.MachineID != machineID) || (!fromOS && id.Hostname != hostname) {
+		return patchgate.Errorf(patchgate.CodeConflict,
+			"state dir %s looks cloned from host %s (%s, machine id %s, enrolled %s), but this machine is %s (machine id %s): "+
+				"two machines must not share one identity; %s",
+			a.cfg.StateDir, id.HostID, id.Hostname, id.MachineID, id.EnrolledAt.Format(time.RFC3339), hostname, machineID, howTo)
+	}
+	return nil
+}
+
+// inventory describes the host as it is now.
+func (a *Agent) inventory(st *state) (patchgate.Inventory, error) {
+	hostname, err := a.hostname()
+	if err != nil {
+		return patchgate.Inventory{}, err
+	}
+	inv := patchgate.Inventory{
+		Hostname:      hostname,
+		OS:            runtime.GOOS,
+		Arch:          runtime.GOARCH,
+		Mode:          a.cfg.Mode,
+		Products:      a.products(),
+		Installed:     slices.Clone(st.Installed),
+		RebootPending: slices.Clone(st.RebootPending),
+		Agent:         a.cfg.Version,
+		Interval:      a.cfg.Interval,
+	}
+	if inv.Installed == nil {
+		inv.Installed = []string{}
+	}
+	if err := agentapi.ValidateInventory(&inv); err != nil {
+		return inv, fmt.Errorf("inventory: %w", err)
+	}
+	return inv, nil
+}
+
+// products merges declared products with those dpkg lists.
+func (a *Agent) products() []patchgate.InstalledProduct {
+	products := slices.Clone(a.cfg.Products)
+	dir := a.cfg.DpkgAdminDir
+	explicit := dir != ""
+	if dir == "" {
+		dir = a.cfg.Installer.DpkgAdminDir
+		explicit = dir != ""
+	}
+	if dir == "" {
+		dir = filepath.Join(cmp.Or(a.cfg.Installer.DpkgRoot, "/"), "var/lib/dpkg")
+	}
+	detected, err := installer.DpkgProducts(dir)
+	if err != nil && (explicit || !errors.Is(err, os.ErrNotExist)) {
+		a.log.Warn("cannot detect dpkg packages", "admindir", dir, "err", err)
+	}
+	for _, p := range detected {
+		if slices.ContainsFunc(a.cfg.Products, func(d patchgate.InstalledProduct) bool { return d.Name == p.Name }) {
+			continue
+		}
+		if len(products) >= agentapi.MaxProducts {
+			a.log.Warn("too many products: reporting only the first ones", "max", agentapi.MaxProducts, "detected", len(detected))
+			break
+		}
+		products = append(products, p)
+	}
+	slices.SortFunc(products, func(x, y patchgate.InstalledProduct) int { return strings.Compare(x.Name, y.Name) })
+	if products == nil {
+		products = []patchgate.InstalledProduct{}
+	}
+	return products
+}
+
+// Run checks in every Interval (±Jitter) until ctx is cancelled; errors
+// are logged and the loop goes on. It returns nil when ctx is cancelled.
+func (a *Agent) Run(ctx context.Context) error {
+	for {
+		sum, err := a.RunOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			a.log.Error("check-in cycle failed", "err", err, "installed", sum.Installed, "failed", sum.Failed)
+		default:
+			a.log.Debug("check-in cycle done", "not_modified", sum.NotModified, "installed", sum.Installed,
+				"uninstalled", sum.Uninstalled, "skipped", sum.Skipped)
+		}
+		t := time.NewTimer(a.nextDelay())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) nextDelay() time.Duration {
+	f := 1 + a.cfg.Jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(a.cfg.Interval) * f)
+}

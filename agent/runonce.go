@@ -1,0 +1,438 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/installer"
+)
+
+// detailInterrupted is reported for an install a crash or restart cut
+// short.
+const detailInterrupted = "interrupted (agent restarted during install)"
+
+// RunOnce is one check-in cycle: resolve what a crash left in the
+// journal, deliver queued events, check in, carry out the plan (unless it
+// is manual), report, and check in again when the inventory changed. It
+// returns an error if enrolment, the check-in or any install failed; the
+// Summary is valid either way.
+func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var sum Summary
+	unlock, err := a.lockStateDir()
+	if err != nil {
+		return sum, err
+	}
+	defer unlock()
+	id, err := a.enrolled(ctx)
+	if err != nil {
+		return sum, err
+	}
+	st, err := a.loadState()
+	if err != nil {
+		return sum, err
+	}
+	changed, interrupted, err := a.recover(st)
+	if err != nil {
+		return sum, err
+	}
+
+	// Events queued earlier go first, so the server reads them before
+	// the inventory they led to.
+	n, flushErr := a.flush(ctx, id)
+	sum.EventsSent += n
+	if patchgate.ErrorCode(flushErr) == patchgate.CodeUnauthorized {
+		return sum, flushErr
+	} else if flushErr != nil {
+		a.log.Warn("cannot deliver queued events yet", "err", flushErr)
+	}
+
+	plan, etag, notModified, err := a.checkin(ctx, id, st)
+	if err != nil {
+		return sum, err
+	}
+	if notModified {
+		sum.NotModified = true
+		if changed {
+			return sum, a.report(ctx, id, st, &sum)
+		}
+		return sum, flushErr
+	}
+
+	if plan.Manual {
+		sum.Manual = true
+		sum.Skipped = len(plan.Items)
+		if len(plan.Items) > 0 {
+			items := make([]string, len(plan.Items))
+			for i, it := range plan.Items {
+				items[i] = fmt.Sprintf("%s %s (%s, %s)", it.Action, it.UpdateID, it.Severity, it.Title)
+			}
+			a.log.Warn("manual action required: this host is patched by hand", "host", id.HostID, "items", items)
+		}
+		st.LastETag = etag
+		return sum, errors.Join(a.saveState(st), flushErr)
+	}
+
+	var failures []string
+	for _, item := range plan.Items {
+		if ctx.Err() != nil {
+			break
+		}
+		if interrupted[item.UpdateID] {
+			// Not re-run blindly right after a crash in it: the next
+			// cycle's plan offers it again.
+			sum.Skipped++
+			continue
+		}
+		changed = true
+		if err := a.apply(ctx, id, st, item, &sum); err != nil {
+			var fatal fatalError
+			if errors.As(err, &fatal) {
+				return sum, fatal.err
+			}
+			failures = append(failures, fmt.Sprintf("%s: %v", item.UpdateID, err))
+		}
+	}
+	a.cleanStaging(plan)
+
+	// Only a plan carried out in full is "seen": otherwise the next
+	// check-in must get the whole plan again to retry.
+	if len(failures) == 0 && sum.Skipped == 0 && ctx.Err() == nil {
+		st.LastETag = etag
+	} else {
+		st.LastETag = ""
+	}
+	if err := a.saveState(st); err != nil {
+		return sum, err
+	}
+	var errs []error
+	if len(failures) > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d updates failed: %s", len(failures), len(plan.Items), strings.Join(failures, "; ")))
+	}
+	if changed {
+		errs = append(errs, a.report(ctx, id, st, &sum))
+	} else {
+		n, err := a.flush(ctx, id)
+		sum.EventsSent += n
+		errs = append(errs, err)
+	}
+	errs = append(errs, ctx.Err())
+	return sum, errors.Join(errs...)
+}
+
+// recover resolves what the last run left unfinished: a journal entry (a
+// crash mid-install) and reboot-pending updates whose reboot happened.
+// interrupted holds updates whose installer a crash cut short.
+func (a *Agent) recover(st *state) (changed bool, interrupted map[string]bool, err error) {
+	interrupted = map[string]bool{}
+	if j := st.Journal; j != nil {
+		changed = true
+		switch j.Step {
+		case stepInstalling:
+			a.log.Warn("an install was interrupted; reporting it failed", "update", j.UpdateID, "action", j.Action, "started", j.Started)
+			if err := a.queue(j.UpdateID, patchgate.StateFailed, -1, detailInterrupted); err != nil {
+				return changed, nil, err
+			}
+			interrupted[j.UpdateID] = true
+		default:
+			// Nothing ran; the download resumes from its .part file.
+			a.log.Info("a download was interrupted; it will resume", "update", j.UpdateID)
+		}
+		st.Journal = nil
+		st.LastETag = ""
+	}
+	if boot := a.bootID(); len(st.RebootPending) > 0 && st.BootID != "" && boot != "" && boot != st.BootID {
+		changed = true
+		for _, u := range st.RebootPending {
+			if err := a.queue(u, patchgate.StateInstalled, 0, "reboot completed"); err != nil {
+				return changed, nil, err
+			}
+		}
+		a.log.Info("reboot completed", "updates", st.RebootPending)
+		st.RebootPending, st.BootID = nil, ""
+	}
+	if changed {
+		if err := a.saveState(st); err != nil {
+			return changed, nil, err
+		}
+	}
+	return changed, interrupted, nil
+}
+
+// report delivers queued events and checks in again so that the server
+// sees the new inventory. Its plan is carried out next cycle: its ETag is
+// kept only when it asks for nothing.
+func (a *Agent) report(ctx context.Context, id *identity, st *state, sum *Summary) error {
+	n, flushErr := a.flush(ctx, id)
+	sum.EventsSent += n
+	plan, etag, notModified, err := a.checkin(ctx, id, st)
+	if err != nil {
+		return errors.Join(flushErr, err)
+	}
+	if !notModified {
+		if st.LastETag != "" && (plan.Manual || len(plan.Items) == 0) {
+			st.LastETag = etag
+		} else {
+			st.LastETag = ""
+		}
+		if err := a.saveState(st); err != nil {
+			return err
+		}
+	}
+	return flushErr
+}
+
+// checkin sends the inventory and returns the plan, or notModified.
+func (a *Agent) checkin(ctx context.Context, id *identity, st *state) (plan patchgate.Plan, etag string, notModified bool, err error) {
+	inv, err := a.inventory(st)
+	if err != nil {
+		return plan, "", false, err
+	}
+	h := http.Header{}
+	if st.LastETag != "" {
+		h.Set("If-None-Match", st.LastETag)
+	}
+	resp, err := a.post(ctx, agentapi.PathCheckin, id.Credential, agentapi.CheckinRequest{Inventory: inv}, h)
+	if err != nil {
+		return plan, "", false, fmt.Errorf("check-in: %w", err)
+	}
+	defer drain(resp)
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		return plan, st.LastETag, true, nil
+	case resp.StatusCode/100 != 2:
+		return plan, "", false, a.serverError(resp, "check-in", true)
+	}
+	var cr agentapi.CheckinResponse
+	if err := decodeResponse(resp, maxCheckinResponse, &cr); err != nil {
+		return plan, "", false, fmt.Errorf("check-in: %w", err)
+	}
+	if cr.Plan.HostID != "" && cr.Plan.HostID != id.HostID {
+		return plan, "", false, fmt.Errorf("check-in: the server sent the plan of host %s to host %s", cr.Plan.HostID, id.HostID)
+	}
+	if !cr.ServerTime.IsZero() {
+		if skew := cr.ServerTime.Sub(a.now()); skew > 5*time.Minute || skew < -5*time.Minute {
+			a.log.Warn("clock skew with the server", "skew", skew.Round(time.Second))
+		}
+	}
+	return cr.Plan, resp.Header.Get("ETag"), false, nil
+}
+
+// fatalError stops the cycle: the agent cannot record its steps.
+type fatalError struct{ err error }
+
+func (e fatalError) Error() string { return e.err.Error() }
+
+// apply carries out one plan item, recording each step durably before its
+// side effect and queueing an event for it. It returns an error if the
+// item failed (reported as a failed event), or a fatalError.
+func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchgate.PlanItem, sum *Summary) error {
+	if err := checkItem(item); err != nil {
+		sum.Failed++
+		if !agentapi.ValidID(item.UpdateID) {
+			a.log.Error("plan item refused", "update", item.UpdateID, "err", err)
+			return err
+		}
+		return a.fail(item, -1, err, "")
+	}
+	log := a.log.With("update", item.UpdateID, "action", item.Action)
+	step := func(s string, ev patchgate.DeploymentState) error {
+		st.Journal = &journal{UpdateID: item.UpdateID, Action: item.Action, Step: s, Started: a.now().UTC()}
+		if err := a.saveState(st); err != nil {
+			return fatalError{err}
+		}
+		if err := a.queue(item.UpdateID, ev, 0, ""); err != nil {
+			return fatalError{err}
+		}
+		a.sendSoon(ctx, id)
+		return nil
+	}
+	done := func() error {
+		st.Journal = nil
+		if err := a.saveState(st); err != nil {
+			return fatalError{err}
+		}
+		return nil
+	}
+
+	if err := step(stepDownloading, patchgate.StateDownloading); err != nil {
+		return err
+	}
+	log.Info("downloading", "payloads", len(item.Payloads))
+	paths := make([]string, len(item.Payloads))
+	for i, p := range item.Payloads {
+		path, err := a.fetch(ctx, id, p)
+		if err != nil {
+			sum.Failed++
+			if err := done(); err != nil {
+				return err
+			}
+			return a.fail(item, -1, err, "")
+		}
+		paths[i] = path
+	}
+	defer func() {
+		for _, p := range paths {
+			os.Remove(p)
+		}
+	}()
+
+	if err := step(stepInstalling, patchgate.StateInstalling); err != nil {
+		return err
+	}
+	log.Info("installing")
+	var out []string
+	reboot := item.Reboot == patchgate.RebootRequired
+	lastCode := 0
+	for i, p := range item.Payloads {
+		res, err := a.runInstaller(ctx, item.Action, p, paths[i])
+		if res.Output != "" {
+			out = append(out, res.Output)
+		}
+		if err != nil {
+			sum.Failed++
+			if err := done(); err != nil {
+				return err
+			}
+			return a.fail(item, res.ExitCode, fmt.Errorf("payload %s: %w", p.Name, err), strings.Join(out, "\n"))
+		}
+		reboot = reboot || res.RebootRequired
+		lastCode = res.ExitCode
+	}
+
+	// Record the outcome and clear the journal in one write.
+	st.Journal = nil
+	var state patchgate.DeploymentState
+	detail := strings.Join(out, "\n")
+	if item.Action == patchgate.ActionUninstall {
+		st.setInstalled(item.UpdateID, false)
+		sum.Uninstalled++
+		state = patchgate.StateNotApplicable
+		detail = "uninstalled" + rebootNote(reboot) + "\n" + detail
+	} else {
+		st.setInstalled(item.UpdateID, true)
+		sum.Installed++
+		state = patchgate.StateInstalled
+		if reboot {
+			st.setRebootPending(item.UpdateID, a.bootID())
+			state = patchgate.StateRebootPending
+		}
+	}
+	sum.RebootRequired = sum.RebootRequired || reboot
+	if err := a.saveState(st); err != nil {
+		return fatalError{err}
+	}
+	log.Info("done", "state", state)
+	if err := a.queue(item.UpdateID, state, lastCode, strings.TrimSpace(detail)); err != nil {
+		return fatalError{err}
+	}
+	return nil
+}
+
+func rebootNote(reboot bool) string {
+	if reboot {
+		return "; reboot required"
+	}
+	return ""
+}
+
+// fail queues a failed event for item.
+func (a *Agent) fail(item patchgate.PlanItem, exitCode int, cause error, output string) error {
+	a.log.Error("update failed", "update", item.UpdateID, "action", item.Action, "exit_code", exitCode, "err", cause)
+	detail := cause.Error()
+	if output != "" {
+		// Keep the output's tail: it says why.
+		room := agentapi.MaxDetailLen - len(detail) - 1
+		if room > 0 {
+			if len(output) > room {
+				output = output[len(output)-room:]
+			}
+			detail += "\n" + output
+		}
+	}
+	if err := a.queue(item.UpdateID, patchgate.StateFailed, exitCode, detail); err != nil {
+		return fatalError{err}
+	}
+	return cause
+}
+
+func (a *Agent) runInstaller(ctx context.Context, action patchgate.Action, p patchgate.Payload, path string) (installer.Result, error) {
+	inst, err := installer.For(p.Installer, a.cfg.Installer)
+	if err != nil {
+		return installer.Result{ExitCode: -1}, err
+	}
+	work := a.path(workDir)
+	if err := os.RemoveAll(work); err != nil {
+		return installer.Result{ExitCode: -1}, err
+	}
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return installer.Result{ExitCode: -1}, err
+	}
+	defer os.RemoveAll(work)
+	req := installer.Request{Payload: p, Path: path, Dir: work, Timeout: a.cfg.InstallTimeout}
+	if action == patchgate.ActionUninstall {
+		return inst.Uninstall(ctx, req)
+	}
+	return inst.Install(ctx, req)
+}
+
+// sendSoon delivers queued events now if it can; whatever fails stays
+// queued for the end of the cycle.
+func (a *Agent) sendSoon(ctx context.Context, id *identity) {
+	if _, err := a.flush(ctx, id); err != nil {
+		a.log.Debug("events stay queued", "err", err)
+	}
+}
+
+// checkItem refuses plan items the agent must not act on, before anything
+// is downloaded.
+func checkItem(item patchgate.PlanItem) error {
+	if !agentapi.ValidID(item.UpdateID) {
+		return fmt.Errorf("invalid update id %q", item.UpdateID)
+	}
+	if item.Action != patchgate.ActionInstall && item.Action != patchgate.ActionUninstall {
+		return fmt.Errorf("plan asks for action %q: only install and uninstall are carried out", item.Action)
+	}
+	if len(item.Payloads) == 0 {
+		return errors.New("the update has no payloads")
+	}
+	for i, p := range item.Payloads {
+		switch {
+		case !agentapi.ValidSHA256(p.SHA256):
+			return fmt.Errorf("payload %d (%q): invalid sha256 %q", i, p.Name, p.SHA256)
+		case p.Size <= 0 || p.Size > MaxPayloadSize:
+			return fmt.Errorf("payload %d (%q): size %d out of range", i, p.Name, p.Size)
+		case !p.Installer.Valid():
+			return fmt.Errorf("payload %d (%q): installer %q is not in the closed set this agent runs", i, p.Name, p.Installer)
+		}
+	}
+	return nil
+}
+
+// cleanStaging removes downloads of payloads the plan no longer names.
+func (a *Agent) cleanStaging(plan patchgate.Plan) {
+	keep := map[string]bool{}
+	for _, it := range plan.Items {
+		for _, p := range it.Payloads {
+			keep[p.SHA256] = true
+			keep[p.SHA256+".part"] = true
+		}
+	}
+	entries, err := os.ReadDir(a.path(stagingDir))
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			os.RemoveAll(a.path(stagingDir, e.Name()))
+		}
+	}
+}
