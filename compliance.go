@@ -29,7 +29,7 @@ func Silent(h Host, now time.Time) bool {
 //   - unknown: the host has been silent for two intervals;
 //   - installed / reboot-pending: as the inventory says;
 //   - not-applicable: the update does not apply to the host's products, or
-//     an update superseding it is installed;
+//     an update superseding it (directly or not) is installed;
 //   - failed / downloading / installing: the last report about it;
 //   - needed: otherwise.
 func HostState(cat *Catalog, h Host, id string, dep *Deployment, now time.Time) DeploymentState {
@@ -45,9 +45,21 @@ func HostState(cat *Catalog, h Host, id string, dep *Deployment, now time.Time) 
 	if !cat.Applicable(id, h.Products) {
 		return StateNotApplicable
 	}
-	for _, s := range cat.SupersededBy(id) {
-		if contains(h.Installed, s) || contains(h.RebootPending, s) {
-			return StateNotApplicable
+	// Superseded by an installed update, directly or not (as in ComputePlan).
+	if len(cat.SupersededBy(id)) > 0 {
+		seen := map[string]bool{id: true}
+		for next := []string{id}; len(next) > 0; {
+			cur := next[len(next)-1]
+			next = next[:len(next)-1]
+			for _, s := range cat.SupersededBy(cur) {
+				if contains(h.Installed, s) || contains(h.RebootPending, s) {
+					return StateNotApplicable
+				}
+				if !seen[s] {
+					seen[s] = true
+					next = append(next, s)
+				}
+			}
 		}
 	}
 	if dep != nil {
@@ -107,10 +119,7 @@ func Compliance(in ComplianceInput) []ComplianceRow {
 		d := &in.Deployments[i]
 		deps[[2]string{d.HostID, d.UpdateID}] = d
 	}
-	approval := make(map[[2]string]Action)
-	for _, a := range in.Approvals {
-		approval[[2]string{a.UpdateID, a.Group}] = a.Action
-	}
+	approvals := NewApprovalIndex(in.Approvals)
 	members := make(map[string][]*Host)
 	for i := range in.Hosts {
 		h := &in.Hosts[i]
@@ -137,7 +146,10 @@ func Compliance(in ComplianceInput) []ComplianceRow {
 	for _, id := range ids {
 		u := in.Catalog.updates[id]
 		for _, g := range groups {
-			row := ComplianceRow{UpdateID: id, Title: u.Title, Severity: u.Severity, Group: g, Approval: approval[[2]string{id, g}]}
+			row := ComplianceRow{UpdateID: id, Title: u.Title, Severity: u.Severity, Group: g,
+				// Every host is in "all" too: show what applies to the
+				// group's hosts, e.g. a decline made for all.
+				Approval: Resolve(approvals[id], []string{g, GroupAll}).Action}
 			for _, h := range members[g] {
 				row.Hosts++
 				st := HostState(in.Catalog, *h, id, deps[[2]string{h.ID, id}], in.Now)

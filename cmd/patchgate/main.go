@@ -54,8 +54,8 @@ func newRootCmd() *cobra.Command {
 
 	root.AddCommand(
 		newServeCmd(),
-		newAgentCmd(),
-		newDemoCmd(),
+		newAgentCmd(g),
+		newDemoCmd(g),
 	)
 	addAdminCommands(root, g)
 	return root

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/installer"
+	"github.com/patchgate/patchgate/pki"
+)
+
+type agentOptions struct {
+	EnrollToken    string
+	StateDir       string
+	Mode           string
+	Products       []string
+	Interval       time.Duration
+	Jitter         float64
+	Once           bool
+	ReEnroll       bool
+	Hostname       string
+	MachineIDFile  string
+	DpkgRoot       string
+	DpkgAdminDir   string
+	InstallTimeout time.Duration
+	LogLevel       string
+}
+
+func newAgentCmd(g *globalOptions) *cobra.Command {
+	o := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the agent on a managed host: enrol once, then poll, install what was approved, report",
+		Long: `Run the agent on a managed host.
+
+The first run enrols the host with --enroll-token and keeps its credential in
+--state; later runs reuse it (a state dir copied to another machine is
+detected and refused: use --re-enroll there). The agent then checks in every
+--interval (with jitter), downloads approved payloads (resumable), verifies
+size and sha256 before anything runs, installs them through the closed set of
+installers, and reports each step. Reports made while the server is
+unreachable are queued in --state and delivered later.
+
+--once runs one cycle and exits non-zero if anything failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := agentConfig(g, o)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if err := a.Enroll(ctx); err != nil {
+				return err
+			}
+			if !o.Once {
+				return a.Run(ctx)
+			}
+			sum, err := a.RunOnce(ctx)
+			out := cmd.OutOrStdout()
+			switch {
+			case sum.NotModified:
+				fmt.Fprintln(out, "checked in: plan not modified, nothing to do")
+			case sum.Manual:
+				fmt.Fprintf(out, "checked in: manual action required for %d update(s); see `patchgate host show`\n", sum.Skipped)
+			default:
+				fmt.Fprintf(out, "checked in: %d installed, %d uninstalled, %d failed, %d skipped\n", sum.Installed, sum.Uninstalled, sum.Failed, sum.Skipped)
+			}
+			if sum.RebootRequired {
+				fmt.Fprintln(out, "a reboot is required to finish")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.EnrollToken, "enroll-token", os.Getenv("PATCHGATE_ENROLL_TOKEN"), "enrolment token, needed on first run (env PATCHGATE_ENROLL_TOKEN)")
+	f.StringVar(&o.StateDir, "state", envOr("PATCHGATE_AGENT_STATE", "/var/lib/patchgate-agent"), "state directory: identity, journal, queued reports (env PATCHGATE_AGENT_STATE)")
+	f.StringVar(&o.Mode, "mode", "automatic", "automatic (the agent installs) or manual (patching only by hand; the server tells people)")
+	f.StringArrayVar(&o.Products, "product", nil, "a product on this host as NAME=VERSION (repeatable); dpkg packages are detected too")
+	f.DurationVar(&o.Interval, "interval", time.Hour, "time between check-ins")
+	f.Float64Var(&o.Jitter, "jitter", 0.1, "spread check-ins by ± this fraction of --interval")
+	f.BoolVar(&o.Once, "once", false, "run one cycle and exit; non-zero if anything failed")
+	f.BoolVar(&o.ReEnroll, "re-enroll", false, "discard the identity in --state and enrol again with --enroll-token")
+	f.StringVar(&o.Hostname, "hostname", "", "host name to report (default: the system's)")
+	f.StringVar(&o.MachineIDFile, "machine-id-file", "", "file identifying this machine (default /etc/machine-id)")
+	f.StringVar(&o.DpkgRoot, "dpkg-root", "", "install .deb payloads under this root (default /)")
+	f.StringVar(&o.DpkgAdminDir, "dpkg-admindir", "", "dpkg database to install into and detect products from (default /var/lib/dpkg)")
+	f.DurationVar(&o.InstallTimeout, "install-timeout", time.Hour, "longest one installer may run")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
+	var cfg agent.Config
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return cfg, fmt.Errorf("--log-level: %v", err)
+	}
+	mode := patchgate.Mode(o.Mode)
+	if !mode.Valid() {
+		return cfg, fmt.Errorf("--mode: must be automatic or manual, not %q", o.Mode)
+	}
+	var products []patchgate.InstalledProduct
+	for _, p := range o.Products {
+		name, ver, ok := strings.Cut(p, "=")
+		if !ok || !patchgate.ValidProductName(name) || patchgate.ValidVersion(ver) != nil {
+			return cfg, fmt.Errorf("--product: %q must be NAME=VERSION with a lowercase product name, e.g. cisco.ucce=7.2(1)", p)
+		}
+		products = append(products, patchgate.InstalledProduct{Name: name, Version: ver})
+	}
+	client, err := httpClientFor(g.Server, g.CAFingerprint, time.Minute)
+	if err != nil {
+		return cfg, err
+	}
+	if o.InstallTimeout <= 0 {
+		return cfg, errors.New("--install-timeout must be positive")
+	}
+	return agent.Config{
+		Server: strings.TrimRight(g.Server, "/"), Client: client, StateDir: o.StateDir,
+		EnrollToken: o.EnrollToken, ReEnroll: o.ReEnroll, Mode: mode, Products: products,
+		DpkgAdminDir:   o.DpkgAdminDir,
+		Installer:      installer.Config{DpkgRoot: o.DpkgRoot, DpkgAdminDir: o.DpkgAdminDir, DpkgForceNotRoot: o.DpkgRoot != ""},
+		InstallTimeout: o.InstallTimeout, Hostname: o.Hostname, MachineIDFile: o.MachineIDFile,
+		Interval: o.Interval, Jitter: o.Jitter, Version: version,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+	}, nil
+}
+
+// httpClientFor returns a client for server: TLS pinned to fingerprint for
+// https, plain for http. Neither uses proxies or the system trust store.
+func httpClientFor(server, fingerprint string, timeout time.Duration) (*http.Client, error) {
+	switch {
+	case strings.HasPrefix(server, "https://"):
+		if fingerprint == "" {
+			return nil, errors.New("--ca-fingerprint (or PATCHGATE_CA_FINGERPRINT) is required for https: `patchgate serve` prints it")
+		}
+		return pki.NewHTTPClient(fingerprint, timeout)
+	case strings.HasPrefix(server, "http://"):
+		return pki.NewInsecureHTTPClient(timeout), nil
+	}
+	return nil, fmt.Errorf("--server: %q must start with https:// or http://", server)
+}
