@@ -154,6 +154,9 @@ func parseDeadline(s string, now time.Time) (*time.Time, error) {
 	if err != nil {
 		return nil, patchgate.Invalid("deadline", "%q is neither a duration (72h) nor RFC 3339", s)
 	}
+	if !t.After(now) {
+		return nil, patchgate.Invalid("deadline", "%s is in the past", s)
+	}
 	t = t.UTC()
 	return &t, nil
 }
