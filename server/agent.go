@@ -36,8 +36,11 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().UTC()
 	inv := req.Inventory
-	if t.Mode != "" {
-		inv.Mode = t.Mode
+	// The agent reports its mode at every check-in, so a token meant for
+	// manual hosts must not enrol an agent that would install by itself.
+	if t.Mode == patchgate.ModeManual && inv.Mode != patchgate.ModeManual {
+		s.writeError(w, r, patchgate.Invalid("inventory.mode", "this enrolment token is for manual hosts: run the agent with --mode manual"))
+		return
 	}
 	id := "h" + randomHex(8)
 	secret, hash := newSecret(prefixHost, id)
@@ -187,9 +190,8 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		e := &req.Events[i]
 		e.HostID = hostID
 		e.Actor = "host:" + hostID
-		// Event IDs are the agent's; scope them to the host so one host
-		// cannot shadow another's reports.
-		e.ID = hostID + ":" + e.ID
+		// Event IDs are the agent's and unique per host (the store keys
+		// them by host and ID), so one host cannot shadow another's.
 		e.Time = e.Time.UTC()
 	}
 	n, err := s.store.RecordDeploymentEvents(ctx, req.Events)
