@@ -89,10 +89,16 @@ type EventFilter struct {
 // and the activity log.
 type DeploymentStore interface {
 	// RecordDeploymentEvents appends agent events idempotently (an event
-	// whose ID is already stored is skipped) and, for each new event with a
-	// State, moves the (host, update) deployment to that state, all in one
+	// whose (host, ID) is already stored is skipped: IDs are unique per
+	// host) and, for each new event with a
+	// State, moves the (host, update) deployment to that state unless a
+	// later-timed report already did (replays never undo newer states), all in one
 	// transaction. It returns how many events were new.
 	RecordDeploymentEvents(ctx context.Context, evs []Event) (int, error)
+	// RecordDeploymentEventGroups does the same for several reports in one
+	// transaction (group commit) and returns each group's count of new
+	// events. If any event is refused, nothing is stored.
+	RecordDeploymentEventGroups(ctx context.Context, groups [][]Event) ([]int, error)
 	ListDeployments(ctx context.Context, hostID string) ([]Deployment, error) // hostID "" = all
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	// AppendEvent appends an admin or system event on its own.

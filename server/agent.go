@@ -194,7 +194,7 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		// them by host and ID), so one host cannot shadow another's.
 		e.Time = e.Time.UTC()
 	}
-	n, err := s.store.RecordDeploymentEvents(ctx, req.Events)
+	n, err := s.events.record(ctx, req.Events)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -47,8 +47,9 @@ type Server struct {
 	maxBytes int64
 	flushIv  time.Duration
 
-	snap  snapshotCache
-	hosts hostCache
+	snap   snapshotCache
+	hosts  hostCache
+	events *eventWriter
 
 	touchMu sync.Mutex
 	touches map[string]time.Time
@@ -78,6 +79,7 @@ func New(cfg Config) *Server {
 		s.flushIv = 5 * time.Second
 	}
 	s.snap.gen.Store(1)
+	s.events = newEventWriter(cfg.Store)
 	s.hosts.m = make(map[string]*hostEntry)
 	return s
 }
@@ -97,6 +99,10 @@ func (s *Server) Run(ctx context.Context) {
 		}
 	}
 }
+
+// Close stops the event writer; call it after the HTTP server has shut
+// down.
+func (s *Server) Close() { s.events.close() }
 
 // Handler returns the HTTP handler of every route.
 func (s *Server) Handler() http.Handler {

@@ -35,23 +35,39 @@ func eventArgs(ev patchgate.Event) []any {
 // unique per host: the same ID reported by two hosts is two events. Every
 // event must name its host; an event with a State must name its update.
 func (db *DB) RecordDeploymentEvents(ctx context.Context, evs []patchgate.Event) (int, error) {
-	for _, ev := range evs {
-		switch {
-		case ev.ID == "":
-			return 0, patchgate.Invalid("event.id", "is required")
-		case ev.HostID == "":
-			return 0, patchgate.Invalid("event.host_id", "is required")
-		case ev.Type == "":
-			return 0, patchgate.Invalid("event.type", "is required")
-		case ev.State != "" && ev.UpdateID == "":
-			return 0, patchgate.Invalid("event.update_id", "is required with a state")
+	n, err := db.RecordDeploymentEventGroups(ctx, [][]patchgate.Event{evs})
+	if err != nil {
+		return 0, err
+	}
+	return n[0], nil
+}
+
+// RecordDeploymentEventGroups implements patchgate.DeploymentStore: the
+// groups of several reports commit in one transaction (group commit), and
+// each group's count of new events is returned.
+func (db *DB) RecordDeploymentEventGroups(ctx context.Context, groups [][]patchgate.Event) ([]int, error) {
+	total := 0
+	for _, evs := range groups {
+		total += len(evs)
+		for _, ev := range evs {
+			switch {
+			case ev.ID == "":
+				return nil, patchgate.Invalid("event.id", "is required")
+			case ev.HostID == "":
+				return nil, patchgate.Invalid("event.host_id", "is required")
+			case ev.Type == "":
+				return nil, patchgate.Invalid("event.type", "is required")
+			case ev.State != "" && ev.UpdateID == "":
+				return nil, patchgate.Invalid("event.update_id", "is required with a state")
+			}
 		}
 	}
-	if len(evs) == 0 {
-		return 0, nil
+	added := make([]int, len(groups))
+	if total == 0 {
+		return added, nil
 	}
-	var added int
 	err := db.write(ctx, "sqlite: record deployment events", func(tx *sql.Tx) error {
+		clear(added)
 		ins := tx.StmtContext(ctx, db.insertEvent)
 		up := tx.StmtContext(ctx, db.upsertDeployment)
 		// The statements run without ctx's cancellation: the driver would
@@ -59,31 +75,33 @@ func (db *DB) RecordDeploymentEvents(ctx context.Context, evs []patchgate.Event)
 		// batch. Each is short, and the transaction still ends at the next
 		// statement once ctx is done, as database/sql rolls it back then.
 		sctx := context.WithoutCancel(ctx)
-		for _, ev := range evs {
-			res, err := ins.ExecContext(sctx, eventArgs(ev)...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				continue // a retry: the first report already moved the state
-			}
-			added++
-			if ev.State == "" {
-				continue
-			}
-			_, err = up.ExecContext(sctx, ev.HostID, ev.UpdateID, string(ev.State), ev.ExitCode, ev.Detail, fmtTime(ev.Time))
-			if err != nil {
-				return err
+		for g, evs := range groups {
+			for _, ev := range evs {
+				res, err := ins.ExecContext(sctx, eventArgs(ev)...)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					continue // a retry: the first report already moved the state
+				}
+				added[g]++
+				if ev.State == "" {
+					continue
+				}
+				_, err = up.ExecContext(sctx, ev.HostID, ev.UpdateID, string(ev.State), ev.ExitCode, ev.Detail, fmtTime(ev.Time))
+				if err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	return added, nil
 }

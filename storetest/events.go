@@ -393,3 +393,26 @@ func testFailedAdminActions(t *testing.T, s patchgate.Store) {
 	must(t, err, "GetHost")
 	same(t, "groups of h1", h.Groups, []string{patchgate.GroupAll})
 }
+
+func testDeploymentEventGroups(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	enroll(t, s, "h1", "")
+	enroll(t, s, "h2", "")
+	a := agentEvent("a", "h1", "HF-1", patchgate.StateInstalled, t0)
+	b := agentEvent("b", "h2", "HF-1", patchgate.StateFailed, t0)
+	// Two reports in one transaction; the second repeats the first's
+	// event (a retry racing the original) and adds one of its own.
+	n, err := s.RecordDeploymentEventGroups(ctx, [][]patchgate.Event{{a}, {a, b}, nil})
+	must(t, err, "RecordDeploymentEventGroups")
+	same(t, "new events per group", n, []int{1, 1, 0})
+	same(t, "deployments after a group commit", len(deployments(t, s, "")), 2)
+
+	// One bad event refuses the whole group commit: nothing is stored.
+	before := allEvents(t, s)
+	c := agentEvent("c", "h1", "HF-2", patchgate.StateInstalled, t0)
+	bad := agentEvent("d", "nobody", "HF-2", patchgate.StateInstalled, t0)
+	if _, err := s.RecordDeploymentEventGroups(ctx, [][]patchgate.Event{{c}, {bad}}); err == nil {
+		t.Fatal("a group commit with an event of an unknown host succeeded")
+	}
+	same(t, "log after a refused group commit", allEvents(t, s), before)
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"DeploymentEvents", testDeploymentEvents},
 		{"DeploymentEventsOutOfOrder", testDeploymentEventsOutOfOrder},
 		{"DeploymentEventsPerHostIDs", testDeploymentEventsPerHostIDs},
+		{"DeploymentEventGroups", testDeploymentEventGroups},
 		{"ListEvents", testListEvents},
 		{"AppendEvent", testAppendEvent},
 		{"AdminEvents", testAdminEvents},

@@ -172,6 +172,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	stopBg()
 	<-bgDone
+	srv.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
