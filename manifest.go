@@ -86,21 +86,26 @@ func ParseManifest(data []byte) (Manifest, error) {
 		if err := dec.Decode(&m); err != nil {
 			return m, manifestJSONError(err)
 		}
-		if dec.More() {
+		// More is false before a stray ']' or '}': ask for the next token.
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return m, Invalid("manifest", "unexpected data after the JSON object")
 		}
 	} else {
+		if err := checkYAMLMappings(trimmed); err != nil {
+			return m, err
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(trimmed))
 		dec.KnownFields(true)
 		if err := dec.Decode(&m); err != nil {
-			return m, Invalid("manifest", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+			return m, manifestYAMLError(err)
 		}
 		var extra any
 		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 			return m, Invalid("manifest", "holds more than one YAML document")
 		}
 	}
-	return m, m.Validate()
+	err := m.Validate() // fills defaults: call before returning m
+	return m, err
 }
 
 func manifestJSONError(err error) error {
@@ -113,9 +118,72 @@ func manifestJSONError(err error) error {
 		return Invalid(te.Field, "expected %s, got JSON %s", te.Type, te.Value)
 	}
 	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return Invalid(strings.Trim(f, `"`), "unknown field")
+		if name := strings.Trim(f, `"`); name != "" {
+			return Invalid(name, "unknown field")
+		}
+		return Invalid("manifest", "unknown field %s", f)
 	}
 	return Invalid("manifest", "%v", err)
+}
+
+// maxYAMLMappingKeys bounds the keys of any mapping in a YAML manifest (a
+// manifest has 12 fields, a payload 5).
+const maxYAMLMappingKeys = 64
+
+// checkYAMLMappings refuses mappings larger than a manifest can have, and
+// duplicate keys, before the YAML decoder sees them: it compares the keys
+// of a mapping pairwise and formats an error for each duplicate pair, once
+// per alias of the mapping, so a few thousand repeated keys would take
+// minutes and gigabytes. Parsing into yaml.Node skips that check. Only the
+// first two documents are looked at: ParseManifest decodes no more.
+func checkYAMLMappings(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for range 2 {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); err != nil {
+			return nil // end of input, or a syntax error the real decode reports
+		}
+		if err := checkYAMLMapping(&doc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkYAMLMapping(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		if len(n.Content) > 2*maxYAMLMappingKeys {
+			return Invalid("manifest", "line %d: mapping with more than %d keys", n.Line, maxYAMLMappingKeys)
+		}
+		seen := make(map[[2]string]int, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := [2]string{fmt.Sprint(k.Kind), k.Value}
+			if line, dup := seen[key]; dup {
+				return Invalid("manifest", "line %d: mapping key %q already defined at line %d", k.Line, k.Value, line)
+			}
+			seen[key] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkYAMLMapping(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var yamlUnknownField = regexp.MustCompile(`^line ([0-9]+): field (.+) not found in type \S+$`)
+
+// manifestYAMLError names the unknown field, as manifestJSONError does.
+func manifestYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		if f := yamlUnknownField.FindStringSubmatch(te.Errors[0]); f != nil {
+			return Invalid(f[2], "unknown field (line %s)", f[1])
+		}
+	}
+	return Invalid("manifest", "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
 func validText(field, s string, max int, multiline bool) error {

@@ -36,7 +36,8 @@ func NewCatalog(updates []Update) *Catalog {
 		for _, p := range u.Products {
 			con, err := ParseConstraint(p.Versions)
 			if err != nil {
-				con = Constraint{alts: [][]clause{{{op: "=", version: "\x00never"}}}}
+				// An unknown operator matches no version at all.
+				con = Constraint{alts: [][]clause{{{op: "never"}}}}
 			}
 			e.constraints = append(e.constraints, con)
 			list := c.byProduct[p.Name]
@@ -113,8 +114,9 @@ type PlanHost struct {
 //     installed (or waiting for a reboot), and that are not superseded by an
 //     update that is installed, or approved and applicable for this host;
 //   - each planned update's prerequisites (Requires) must be installed,
-//     covered by an installed or planned update that supersedes them, or
-//     planned first; otherwise the update is Blocked with the reason;
+//     covered by an installed update that supersedes them, or planned first
+//     (themselves, or an update that supersedes them); otherwise the update
+//     is Blocked with the reason;
 //   - uninstall: installed updates whose effective approval is uninstall;
 //   - order: uninstalls first, then installs with prerequisites before the
 //     updates that need them, otherwise by id.
@@ -150,21 +152,29 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 	}
 
 	// covered reports whether id is made unnecessary by an installed or
-	// approved-applicable update that supersedes it, directly or not.
-	var covered func(id string, depth int) bool
-	covered = func(id string, depth int) bool {
-		if depth > 32 {
-			return false
-		}
-		for _, s := range cat.supersededBy[id] {
-			if have[s] {
-				return true
-			}
-			if _, ok := approved[s]; ok {
-				return true
-			}
-			if covered(s, depth+1) {
-				return true
+	// approved-applicable update that supersedes it, directly or not. It
+	// walks the supersedence graph once, visiting each update at most once,
+	// so cycles end and shared ancestors are not walked again.
+	covered := func(id string) bool {
+		var visited map[string]bool
+		stack := []string{id}
+		for len(stack) > 0 {
+			cur := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, s := range cat.supersededBy[cur] {
+				if have[s] {
+					return true
+				}
+				if _, ok := approved[s]; ok {
+					return true
+				}
+				if !visited[s] {
+					if visited == nil {
+						visited = make(map[string]bool)
+					}
+					visited[s] = true
+					stack = append(stack, s)
+				}
 			}
 		}
 		return false
@@ -172,7 +182,7 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 
 	candidates := make(map[string]Effective)
 	for id, eff := range approved {
-		if have[id] || covered(id, 0) {
+		if have[id] || covered(id) {
 			continue
 		}
 		candidates[id] = eff
@@ -207,29 +217,84 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 		blocked  = 3
 	)
 	mark := make(map[string]int)
+	reasons := make(map[string]string) // why a blocked update is blocked
+	// standIns reports whether an installed update supersedes prerequisite
+	// r, directly or not, and otherwise the candidates that do, by id.
+	standIns := func(r string) (installed bool, cands []string) {
+		if len(cat.supersededBy[r]) == 0 {
+			return false, nil
+		}
+		visited := map[string]bool{r: true}
+		for next := []string{r}; len(next) > 0; {
+			cur := next[len(next)-1]
+			next = next[:len(next)-1]
+			for _, s := range cat.supersededBy[cur] {
+				if visited[s] {
+					continue
+				}
+				visited[s] = true
+				if have[s] {
+					return true, nil
+				}
+				if _, ok := candidates[s]; ok {
+					cands = append(cands, s)
+				}
+				next = append(next, s)
+			}
+		}
+		sort.Strings(cands)
+		return false, cands
+	}
 	var visit func(id string) (ok bool, reason string)
 	visit = func(id string) (bool, string) {
 		switch mark[id] {
 		case done:
 			return true, ""
 		case blocked:
-			return false, "a prerequisite is blocked"
+			return false, reasons[id]
 		case visiting:
 			return false, "prerequisite cycle"
 		}
 		mark[id] = visiting
 		e := cat.updates[id]
+	requires:
 		for _, r := range e.Requires {
-			if have[r] || covered(r, 0) {
+			if have[r] {
 				continue
+			}
+			// An update superseding r stands in for it: installed, or
+			// planned first.
+			installed, cands := standIns(r)
+			if installed {
+				continue
+			}
+			why := ""
+			for _, c := range cands {
+				if c == id {
+					continue requires
+				}
+				ok, w := visit(c)
+				if ok {
+					continue requires
+				}
+				if why == "" {
+					why = fmt.Sprintf("requires %s, superseded by %s: %s", r, c, w)
+				}
+			}
+			if why != "" {
+				mark[id] = blocked
+				reasons[id] = why
+				return false, why
 			}
 			if _, ok := candidates[r]; !ok {
 				mark[id] = blocked
-				return false, fmt.Sprintf("requires %s, which is neither installed nor approved for this host", r)
+				reasons[id] = fmt.Sprintf("requires %s, which is neither installed nor approved for this host", r)
+				return false, reasons[id]
 			}
 			if ok, why := visit(r); !ok {
 				mark[id] = blocked
-				return false, fmt.Sprintf("requires %s: %s", r, why)
+				reasons[id] = fmt.Sprintf("requires %s: %s", r, why)
+				return false, reasons[id]
 			}
 		}
 		mark[id] = done

@@ -99,7 +99,8 @@ func decodeStrict(r io.Reader, max int64, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
+	// More is false before a stray ']' or '}': ask for the next token.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return patchgate.Invalid("body", "unexpected data after the JSON object")
 	}
 	return nil
@@ -148,8 +149,11 @@ func checkString(field, s string, max int) error {
 
 // ValidateInventory checks an inventory sent by an agent.
 func ValidateInventory(inv *patchgate.Inventory) error {
-	for f, s := range map[string]string{"inventory.hostname": inv.Hostname, "inventory.os": inv.OS, "inventory.arch": inv.Arch, "inventory.agent": inv.Agent} {
-		if err := checkString(f, s, MaxStringLen); err != nil {
+	// In a fixed order, so that the same input always names the same field.
+	for _, f := range [...]struct{ name, s string }{
+		{"inventory.hostname", inv.Hostname}, {"inventory.os", inv.OS}, {"inventory.arch", inv.Arch}, {"inventory.agent", inv.Agent},
+	} {
+		if err := checkString(f.name, f.s, MaxStringLen); err != nil {
 			return err
 		}
 	}
@@ -211,7 +215,8 @@ func DecodeEnroll(r io.Reader) (EnrollRequest, error) {
 	if err := checkString("machine_id", req.MachineID, MaxStringLen); err != nil {
 		return req, err
 	}
-	return req, ValidateInventory(&req.Inventory)
+	err := ValidateInventory(&req.Inventory) // fills defaults: call before returning req
+	return req, err
 }
 
 // DecodeCheckin decodes and validates a check-in request.
@@ -220,7 +225,8 @@ func DecodeCheckin(r io.Reader) (CheckinRequest, error) {
 	if err := decodeStrict(r, MaxBodyBytes, &req); err != nil {
 		return req, err
 	}
-	return req, ValidateInventory(&req.Inventory)
+	err := ValidateInventory(&req.Inventory) // fills defaults: call before returning req
+	return req, err
 }
 
 // DecodeEvents decodes and validates an events report.
