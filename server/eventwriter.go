@@ -15,6 +15,9 @@ type eventWriter struct {
 	reqs  chan eventReq
 	stop  chan struct{}
 	done  chan struct{}
+	// single commits each report on its own (no group commit): the
+	// comparison point of the ingestion benchmark.
+	single bool
 }
 
 type eventReq struct {
@@ -31,8 +34,8 @@ type eventResult struct {
 // maxGroupEvents bounds one group commit.
 const maxGroupEvents = 5000
 
-func newEventWriter(store patchgate.DeploymentStore) *eventWriter {
-	w := &eventWriter{store: store, reqs: make(chan eventReq, 256), stop: make(chan struct{}), done: make(chan struct{})}
+func newEventWriter(store patchgate.DeploymentStore, single bool) *eventWriter {
+	w := &eventWriter{store: store, reqs: make(chan eventReq, 256), stop: make(chan struct{}), done: make(chan struct{}), single: single}
 	go w.loop()
 	return w
 }
@@ -75,7 +78,7 @@ func (w *eventWriter) loop() {
 		batch := []eventReq{first}
 		n := len(first.events)
 	drain:
-		for n < maxGroupEvents {
+		for n < maxGroupEvents && !w.single {
 			select {
 			case r := <-w.reqs:
 				batch = append(batch, r)

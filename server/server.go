@@ -33,6 +33,9 @@ type Config struct {
 	Clock   func() time.Time
 	// MaxPayloadBytes limits one uploaded payload (default 4 GiB).
 	MaxPayloadBytes int64
+	// NoGroupCommit commits every agent report in its own transaction
+	// instead of sharing one among concurrent reports; for benchmarks.
+	NoGroupCommit bool
 	// TouchFlushInterval is how often batched check-in times are written
 	// (default 5s).
 	TouchFlushInterval time.Duration
@@ -79,7 +82,7 @@ func New(cfg Config) *Server {
 		s.flushIv = 5 * time.Second
 	}
 	s.snap.gen.Store(1)
-	s.events = newEventWriter(cfg.Store)
+	s.events = newEventWriter(cfg.Store, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]*hostEntry)
 	return s
 }
