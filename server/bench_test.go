@@ -41,13 +41,13 @@ type benchHost struct {
 }
 
 type benchEnv struct {
-	url    string
+	url string
 	// urlSingle serves the same store without group commit.
 	urlSingle string
-	client *http.Client
-	admin  string
-	hosts  []*benchHost
-	srv    *server.Server
+	client    *http.Client
+	admin     string
+	hosts     []*benchHost
+	srv       *server.Server
 }
 
 var (
