@@ -72,6 +72,8 @@ unreachable are queued in --state and delivered later.
 			switch {
 			case sum.NotModified:
 				fmt.Fprintln(out, "checked in: plan not modified, nothing to do")
+			case sum.Manual && sum.Skipped == 0:
+				fmt.Fprintln(out, "checked in: manual host, nothing to install by hand")
 			case sum.Manual:
 				fmt.Fprintf(out, "checked in: manual action required for %d update(s); see `patchgate host show`\n", sum.Skipped)
 			default:

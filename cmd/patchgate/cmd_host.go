@@ -163,11 +163,19 @@ func writeHostDetail(w io.Writer, d adminapi.HostDetail, server string, now time
 
 	fmt.Fprintf(w, "\nProducts (%d):\n", len(h.Products))
 	if len(h.Products) > 0 {
+		// Hosts with dpkg report every package: show the first ones only.
+		const maxShown = 20
 		t := newIndentedTable(w, "  ", "NAME", "VERSION")
-		for _, p := range h.Products {
+		for i, p := range h.Products {
+			if i == maxShown {
+				break
+			}
 			t.row(p.Name, p.Version)
 		}
 		t.flush()
+		if len(h.Products) > maxShown {
+			fmt.Fprintf(w, "  ... and %d more (--json lists all)\n", len(h.Products)-maxShown)
+		}
 	}
 	fmt.Fprintf(w, "\nInstalled (%d): %s\n", len(h.Installed), cleanCell(joinOr(h.Installed, "none")))
 	if len(h.RebootPending) > 0 {
