@@ -22,6 +22,7 @@ type Route struct {
 // test calls each with each role.
 var Routes = []Route{
 	{"GET", "/api/v1/whoami", patchgate.RoleViewer},
+	{"GET", "/api/v1/openapi.json", patchgate.RoleViewer},
 	{"GET", "/api/v1/updates", patchgate.RoleViewer},
 	{"GET", "/api/v1/updates/{id}", patchgate.RoleViewer},
 	{"POST", "/api/v1/updates", patchgate.RolePublisher},

@@ -500,3 +500,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, evs)
 }
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, adminapi.OpenAPI(s.version))
+}

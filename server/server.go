@@ -33,6 +33,8 @@ type Config struct {
 	Clock   func() time.Time
 	// MaxPayloadBytes limits one uploaded payload (default 4 GiB).
 	MaxPayloadBytes int64
+	// Version is reported in the OpenAPI document.
+	Version string
 	// NoGroupCommit commits every agent report in its own transaction
 	// instead of sharing one among concurrent reports; for benchmarks.
 	NoGroupCommit bool
@@ -49,6 +51,7 @@ type Server struct {
 	now      func() time.Time
 	maxBytes int64
 	flushIv  time.Duration
+	version  string
 
 	snap   snapshotCache
 	hosts  hostCache
@@ -67,6 +70,7 @@ func New(cfg Config) *Server {
 		now:      cfg.Clock,
 		maxBytes: cfg.MaxPayloadBytes,
 		flushIv:  cfg.TouchFlushInterval,
+		version:  cfg.Version,
 		touches:  make(map[string]time.Time),
 	}
 	if s.log == nil {
@@ -111,6 +115,7 @@ func (s *Server) Close() { s.events.close() }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	admin := map[string]http.HandlerFunc{
+		"GET /api/v1/openapi.json":                  s.openAPI,
 		"GET /api/v1/whoami":                        s.whoami,
 		"GET /api/v1/updates":                       s.listUpdates,
 		"GET /api/v1/updates/{id}":                  s.getUpdate,

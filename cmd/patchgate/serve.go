@@ -88,7 +88,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return fmt.Errorf("opening content store: %w", err)
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload})
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
