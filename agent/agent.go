@@ -6,8 +6,9 @@
 // Every step is recorded durably before its side effect, so a crash or
 // reboot never leaves the agent guessing.
 //
-// It talks to the server only through the wire protocol in agentapi and
-// imports only the domain package, agentapi and installer: never a
+// It talks to the server only through agentapi.Client, the protocol
+// client it shares with the fleet simulator (package sim), and imports
+// only the domain package, agentapi and installer: never a
 // server-side package (stores, http server, content store, notify, ...).
 // Configuration comes in as a Config value; the package reads no
 // environment variables or flags.
@@ -93,7 +94,7 @@ const DefaultInterval = 15 * time.Minute
 type Agent struct {
 	cfg    Config
 	server string // base URL without trailing slash
-	client *http.Client
+	api    *agentapi.Client
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -173,18 +174,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	client := *cfg.Client
-	client.CheckRedirect = func(*http.Request, []*http.Request) error {
-		// The agent API has no redirects; one would only lead the
-		// credential elsewhere.
-		return http.ErrUseLastResponse
-	}
+	server := strings.TrimRight(cfg.Server, "/")
 	a := &Agent{
 		cfg:    cfg,
-		server: strings.TrimRight(cfg.Server, "/"),
-		client: &client,
-		log:    cfg.Logger,
-		now:    cfg.Clock,
+		server: server,
+		// The client refuses redirects: the agent API has none, and one
+		// would only lead the credential elsewhere.
+		api: &agentapi.Client{BaseURL: server, HTTP: cfg.Client, UserAgent: "patchgate-agent/" + cfg.Version},
+		log: cfg.Logger,
+		now: cfg.Clock,
 	}
 	for _, d := range []string{"", outboxDir, stagingDir} {
 		p := a.path(d)
@@ -243,20 +241,9 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.post(ctx, agentapi.PathEnroll, "", agentapi.EnrollRequest{Token: a.cfg.EnrollToken, Inventory: inv, MachineID: machineID}, nil)
+	er, err := a.api.Enroll(ctx, agentapi.EnrollRequest{Token: a.cfg.EnrollToken, Inventory: inv, MachineID: machineID})
 	if err != nil {
-		return nil, fmt.Errorf("enrolling: %w", err)
-	}
-	defer drain(resp)
-	if resp.StatusCode/100 != 2 {
-		return nil, a.serverError(resp, "enrolling", false)
-	}
-	var er agentapi.EnrollResponse
-	if err := decodeResponse(resp, maxEnrollResponse, &er); err != nil {
-		return nil, fmt.Errorf("enrolling: %w", err)
-	}
-	if !agentapi.ValidID(er.HostID) || er.Credential == "" || len(er.Credential) > 1024 || strings.ContainsAny(er.Credential, " \t\r\n") {
-		return nil, errors.New("enrolling: the server's answer has no valid host id and credential")
+		return nil, a.serverError(err, "enrolling", false)
 	}
 	newID := &identity{
 		HostID:     er.HostID,

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -90,51 +88,12 @@ func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload,
 	if off == p.Size && off > 0 {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.server+agentapi.PathContent+p.SHA256, nil)
+	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return permanentError{err}
 	}
-	if off > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
-	}
-	resp, err := a.do(req, id.Credential)
-	if err != nil {
-		return fmt.Errorf("downloading %s: %w", p.Name, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusPartialContent && off > 0:
-		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if ok && total >= 0 && total != p.Size {
-			os.Remove(part)
-			return sizeMismatch(p, total)
-		}
-		if !ok || start != off {
-			os.Remove(part)
-			return fmt.Errorf("downloading %s: server resumed at the wrong offset (%q)", p.Name, resp.Header.Get("Content-Range"))
-		}
-	case resp.StatusCode == http.StatusOK:
-		off = 0 // the server sent the whole file
-		if resp.ContentLength >= 0 && resp.ContentLength != p.Size {
-			os.Remove(part)
-			return sizeMismatch(p, resp.ContentLength)
-		}
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
-		os.Remove(part)
-		return fmt.Errorf("downloading %s: server refused to resume; starting over", p.Name)
-	default:
-		e := a.serverError(resp, "downloading "+p.Name, true)
-		if resp.StatusCode >= 500 {
-			return e
-		}
-		return permanentError{e}
-	}
-	flags := os.O_WRONLY | os.O_CREATE
-	if off == 0 {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(part, flags, 0o600)
-	if err != nil {
+	if err := f.Truncate(off); err != nil {
+		f.Close()
 		return permanentError{err}
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
@@ -142,14 +101,34 @@ func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload,
 		return permanentError{err}
 	}
 	want := p.Size - off
-	n, copyErr := io.Copy(f, io.LimitReader(resp.Body, want+1))
+	lw := &limitWriter{w: f, left: want}
+	n, total, dlErr := a.api.Download(ctx, id.Credential, p.SHA256, off, lw)
 	closeErr := f.Close()
 	switch {
-	case n > want:
+	case total >= 0 && total != p.Size:
+		os.Remove(part)
+		return sizeMismatch(p, total)
+	case lw.over:
 		os.Remove(part)
 		return permanentError{fmt.Errorf("payload %s: size mismatch: the server sent more than %d bytes; the file was deleted and never run", p.Name, p.Size)}
-	case copyErr != nil:
-		return fmt.Errorf("downloading %s: %w", p.Name, copyErr)
+	case errors.Is(dlErr, agentapi.ErrBadContentRange):
+		os.Remove(part)
+		return fmt.Errorf("downloading %s: %w", p.Name, dlErr)
+	case agentapi.HTTPStatus(dlErr) == http.StatusRequestedRangeNotSatisfiable:
+		os.Remove(part)
+		return fmt.Errorf("downloading %s: server refused to resume; starting over", p.Name)
+	case agentapi.HTTPStatus(dlErr) != 0:
+		e := a.serverError(dlErr, "downloading "+p.Name, true)
+		if agentapi.HTTPStatus(dlErr) >= 500 {
+			return e
+		}
+		return permanentError{e}
+	case dlErr != nil:
+		var pe *patchgate.Error
+		if errors.As(dlErr, &pe) {
+			return permanentError{fmt.Errorf("downloading %s: %w", p.Name, dlErr)}
+		}
+		return fmt.Errorf("downloading %s: %w", p.Name, dlErr)
 	case closeErr != nil:
 		return permanentError{closeErr}
 	case n < want:
@@ -158,31 +137,28 @@ func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload,
 	return nil
 }
 
-// parseContentRange parses "bytes START-END/TOTAL"; total is -1 for "*".
-func parseContentRange(h string) (start, total int64, ok bool) {
-	rest, ok := strings.CutPrefix(h, "bytes ")
-	if !ok {
-		return 0, 0, false
-	}
-	rng, size, ok := strings.Cut(rest, "/")
-	if !ok {
-		return 0, 0, false
-	}
-	first, _, ok := strings.Cut(rng, "-")
-	if !ok {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	total = -1
-	if size != "*" {
-		if total, err = strconv.ParseInt(size, 10, 64); err != nil {
-			return 0, 0, false
+// limitWriter writes at most left bytes to w; over records that more came.
+type limitWriter struct {
+	w    io.Writer
+	left int64
+	over bool
+}
+
+var errTooLong = errors.New("more bytes than the payload's size")
+
+func (l *limitWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) > l.left {
+		l.over = true
+		n, err := l.w.Write(b[:l.left])
+		l.left -= int64(n)
+		if err == nil {
+			err = errTooLong
 		}
+		return n, err
 	}
-	return start, total, true
+	n, err := l.w.Write(b)
+	l.left -= int64(n)
+	return n, err
 }
 
 func sizeMismatch(p patchgate.Payload, served int64) error {

@@ -161,17 +161,12 @@ func (a *Agent) sendBatch(ctx context.Context, id *identity, batch []queued) (in
 }
 
 func (a *Agent) postEvents(ctx context.Context, id *identity, batch []queued) error {
-	req := agentapi.EventsRequest{Events: make([]patchgate.Event, len(batch))}
+	events := make([]patchgate.Event, len(batch))
 	for i, q := range batch {
-		req.Events[i] = q.ev
+		events[i] = q.ev
 	}
-	resp, err := a.post(ctx, agentapi.PathEvents, id.Credential, req, nil)
-	if err != nil {
-		return fmt.Errorf("reporting events: %w", err)
-	}
-	defer drain(resp)
-	if resp.StatusCode/100 != 2 {
-		return a.serverError(resp, "reporting events", true)
+	if _, err := a.api.ReportEvents(ctx, id.Credential, events); err != nil {
+		return a.serverError(err, "reporting events", true)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -196,24 +195,12 @@ func (a *Agent) checkin(ctx context.Context, id *identity, st *state) (plan patc
 	if err != nil {
 		return plan, "", false, err
 	}
-	h := http.Header{}
-	if st.LastETag != "" {
-		h.Set("If-None-Match", st.LastETag)
-	}
-	resp, err := a.post(ctx, agentapi.PathCheckin, id.Credential, agentapi.CheckinRequest{Inventory: inv}, h)
+	cr, etag, notModified, err := a.api.Checkin(ctx, id.Credential, st.LastETag, agentapi.CheckinRequest{Inventory: inv})
 	if err != nil {
-		return plan, "", false, fmt.Errorf("check-in: %w", err)
+		return plan, "", false, a.serverError(err, "check-in", true)
 	}
-	defer drain(resp)
-	switch {
-	case resp.StatusCode == http.StatusNotModified:
-		return plan, st.LastETag, true, nil
-	case resp.StatusCode/100 != 2:
-		return plan, "", false, a.serverError(resp, "check-in", true)
-	}
-	var cr agentapi.CheckinResponse
-	if err := decodeResponse(resp, maxCheckinResponse, &cr); err != nil {
-		return plan, "", false, fmt.Errorf("check-in: %w", err)
+	if notModified {
+		return plan, etag, true, nil
 	}
 	if cr.Plan.HostID != "" && cr.Plan.HostID != id.HostID {
 		return plan, "", false, fmt.Errorf("check-in: the server sent the plan of host %s to host %s", cr.Plan.HostID, id.HostID)
@@ -223,7 +210,7 @@ func (a *Agent) checkin(ctx context.Context, id *identity, st *state) (plan patc
 			a.log.Warn("clock skew with the server", "skew", skew.Round(time.Second))
 		}
 	}
-	return cr.Plan, resp.Header.Get("ETag"), false, nil
+	return cr.Plan, etag, false, nil
 }
 
 // fatalError stops the cycle: the agent cannot record its steps.

@@ -85,7 +85,9 @@ func New(cfg Config) *Server {
 	if s.flushIv <= 0 {
 		s.flushIv = 5 * time.Second
 	}
-	s.snap.gen.Store(1)
+	// A random first generation: an ETag from before a restart never
+	// matches one after it.
+	s.snap.gen.Store(uint64(time.Now().UnixNano()))
 	s.events = newEventWriter(cfg.Store, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]*hostEntry)
 	return s

@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newAgentCmd(g),
 		newDemoCmd(g),
+		newSimCmd(g),
 	)
 	addAdminCommands(root, g)
 	return root
