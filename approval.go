@@ -8,6 +8,9 @@ type Effective struct {
 	Action   Action // "" = not approved
 	Deadline *time.Time
 	Group    string // the group whose approval won (the first by name on ties)
+	// Emergency: one of the approvals of the winning install action is an
+	// emergency one.
+	Emergency bool
 }
 
 // Resolve combines the approvals of one update for the groups a host is in.
@@ -39,15 +42,19 @@ func Resolve(approvals []Approval, hostGroups []string) Effective {
 		}
 		switch r, cur := rank(a.Action), rank(eff.Action); {
 		case r > cur:
-			eff = Effective{Action: a.Action, Deadline: a.Deadline, Group: a.Group}
+			eff = Effective{Action: a.Action, Deadline: a.Deadline, Group: a.Group, Emergency: a.Emergency}
 		case r == cur && r > 0:
 			if a.Deadline != nil && (eff.Deadline == nil || a.Deadline.Before(*eff.Deadline)) {
 				eff.Deadline = a.Deadline
 			}
+			eff.Emergency = eff.Emergency || a.Emergency
 			if a.Group < eff.Group {
 				eff.Group = a.Group
 			}
 		}
+	}
+	if eff.Action != ActionInstall {
+		eff.Emergency = false
 	}
 	if eff.Action == ActionDecline {
 		eff.Deadline = nil

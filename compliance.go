@@ -27,7 +27,9 @@ func Silent(h Host, now time.Time) bool {
 // nil if none). It is derived, never stored by hand, so it cannot drift:
 //
 //   - unknown: the host has been silent for two intervals;
-//   - installed / reboot-pending: as the inventory says;
+//   - installed / reboot-pending: as the inventory says, or, for a manual
+//     host, installed as its last deployment record says (an operator
+//     recorded a manual install);
 //   - not-applicable: the update does not apply to the host's products, or
 //     an update superseding it (directly or not) is installed;
 //   - failed / downloading / installing: the last report about it;
@@ -40,6 +42,12 @@ func HostState(cat *Catalog, h Host, id string, dep *Deployment, now time.Time) 
 		return StateRebootPending
 	}
 	if contains(h.Installed, id) {
+		return StateInstalled
+	}
+	// An operator recorded a manual install (host mark-installed): the
+	// agent of a manual host does not report it. For automatic hosts the
+	// inventory alone says what is installed.
+	if h.Mode == ModeManual && dep != nil && dep.State == StateInstalled {
 		return StateInstalled
 	}
 	if !cat.Applicable(id, h.Products) {

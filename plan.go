@@ -300,6 +300,7 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 		mark[id] = done
 		eff := candidates[id]
 		plan.Items = append(plan.Items, item(e, ActionInstall, eff.Deadline))
+		plan.Items[len(plan.Items)-1].Emergency = eff.Emergency
 		return true, ""
 	}
 	for _, id := range ids {

@@ -13,7 +13,20 @@ type PlanItem struct {
 	Deadline *time.Time `json:"deadline,omitempty"`
 	Reboot   Reboot     `json:"reboot"`
 	Payloads []Payload  `json:"payloads"`
+	// Emergency: an admin approved it to install outside maintenance
+	// windows.
+	Emergency bool `json:"emergency,omitempty"`
+	// InstallAllowed says whether the agent may carry the item out now
+	// (DecideInstall); nil, from a server that predates windows, means yes.
+	// Use MayInstall.
+	InstallAllowed *bool      `json:"install_allowed,omitempty"`
+	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
+	NextWindow     *time.Time `json:"next_window,omitempty"`
+	InstallReason  string     `json:"install_reason,omitempty"`
 }
+
+// MayInstall reports whether the item may be carried out now.
+func (it PlanItem) MayInstall() bool { return it.InstallAllowed == nil || *it.InstallAllowed }
 
 // Plan is what a host should install or uninstall now, in order
 // (prerequisites first). Manual hosts get the same items with Manual set:

@@ -112,5 +112,8 @@ type Store interface {
 	TokenStore
 	ApprovalStore
 	DeploymentStore
+	NotifyStore
+	WindowStore
+	RolloutStore
 	Close() error
 }

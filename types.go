@@ -194,12 +194,14 @@ func (a Action) Valid() bool { return a == ActionInstall || a == ActionUninstall
 
 // Approval is an admin's decision for (update, group).
 type Approval struct {
-	UpdateID  string     `json:"update_id"`
-	Group     string     `json:"group"`
-	Action    Action     `json:"action"`
-	Deadline  *time.Time `json:"deadline,omitempty"`
-	CreatedBy string     `json:"created_by"`
-	CreatedAt time.Time  `json:"created_at"`
+	UpdateID string     `json:"update_id"`
+	Group    string     `json:"group"`
+	Action   Action     `json:"action"`
+	Deadline *time.Time `json:"deadline,omitempty"`
+	// Emergency installs outside maintenance windows.
+	Emergency bool      `json:"emergency,omitempty"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // DeploymentState is the state of one update on one host.

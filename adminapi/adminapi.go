@@ -42,6 +42,22 @@ var Routes = []Route{
 	{"GET", "/api/v1/hosts/{id}", patchgate.RoleViewer},
 	{"GET", "/api/v1/reports/compliance", patchgate.RoleViewer},
 	{"GET", "/api/v1/events", patchgate.RoleViewer},
+	{"GET", "/api/v1/subscriptions", patchgate.RoleAdmin},
+	{"POST", "/api/v1/subscriptions", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/subscriptions/{id}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/notify/deliveries", patchgate.RoleAdmin},
+	{"POST", "/api/v1/notify/retry", patchgate.RoleAdmin},
+	{"POST", "/api/v1/notify/test", patchgate.RoleAdmin},
+	{"GET", "/api/v1/windows", patchgate.RoleViewer},
+	{"PUT", "/api/v1/windows/{group}", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/windows/{group}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/windows/{group}/next", patchgate.RoleViewer},
+	{"POST", "/api/v1/hosts/{id}/installed", patchgate.RoleApprover},
+	{"GET", "/api/v1/rollouts", patchgate.RoleViewer},
+	{"GET", "/api/v1/rollouts/{group}", patchgate.RoleViewer},
+	{"PUT", "/api/v1/rollouts/{group}", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/rollouts/{group}", patchgate.RoleAdmin},
+	{"POST", "/api/v1/rollouts/{group}/resume", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.
@@ -102,6 +118,8 @@ type ApproveRequest struct {
 	Action  patchgate.Action `json:"action"`
 	// Deadline is RFC 3339 or a duration from now ("72h"); empty = none.
 	Deadline string `json:"deadline,omitempty"`
+	// Emergency installs outside maintenance windows (install only).
+	Emergency bool `json:"emergency,omitempty"`
 }
 
 // ApproveResponse lists the approvals stored.

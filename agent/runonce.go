@@ -91,6 +91,13 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 			sum.Skipped++
 			continue
 		}
+		if !item.MayInstall() {
+			// Outside the maintenance window: skipped, and the ETag is
+			// not kept, so the next check-in asks again.
+			a.log.Info("not installing now", "update", item.UpdateID, "reason", item.InstallReason)
+			sum.Skipped++
+			continue
+		}
 		changed = true
 		if err := a.apply(ctx, id, st, item, &sum); err != nil {
 			var fatal fatalError

@@ -342,6 +342,10 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchgate.Invalid("deadline", "a decline has no deadline"))
 		return
 	}
+	if req.Emergency && req.Action != patchgate.ActionInstall {
+		s.writeError(w, r, patchgate.Invalid("emergency", "only an install can be an emergency"))
+		return
+	}
 	var as []patchgate.Approval
 	for i, id := range req.Updates {
 		if _, err := s.store.GetUpdate(ctx, id); err != nil {
@@ -351,10 +355,13 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		as = append(as, patchgate.Approval{UpdateID: id, Group: req.Group, Action: req.Action, Deadline: deadline, CreatedBy: actor(r), CreatedAt: now})
+		as = append(as, patchgate.Approval{UpdateID: id, Group: req.Group, Action: req.Action, Deadline: deadline, Emergency: req.Emergency, CreatedBy: actor(r), CreatedAt: now})
 	}
 	ev := s.event(r, patchgate.EventApproved)
 	ev.Detail = fmt.Sprintf("%s %v for group %s", req.Action, req.Updates, req.Group)
+	if req.Emergency {
+		ev.Detail += " (emergency: outside maintenance windows)"
+	}
 	if len(req.Updates) == 1 {
 		ev.UpdateID = req.Updates[0]
 	}
@@ -408,7 +415,12 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 	out := make([]adminapi.HostSummary, 0, len(hosts))
 	for _, h := range hosts {
 		s.lastCheckin(&h)
-		p := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, h.Inventory))
+		inv, err := s.manualInventory(ctx, h)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		p := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, inv))
 		out = append(out, adminapi.HostSummary{Host: h, Pending: len(p.Items), Blocked: len(p.Blocked), Silent: patchgate.Silent(h, now)})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -435,7 +447,8 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	if deps == nil {
 		deps = []patchgate.Deployment{}
 	}
-	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, h.Inventory))
+	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, markedInstalled(h, deps)))
+	patchgate.ApplyWindows(&plan, s.now(), patchgate.HostWindows(snap.windows, h.Groups))
 	writeJSON(w, http.StatusOK, adminapi.HostDetail{Host: h, Plan: plan, Deployments: deps, Silent: patchgate.Silent(h, s.now())})
 }
 

@@ -107,7 +107,12 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().UTC()
 	digest := inventoryDigest(req.Inventory)
-	etag := planETag(snap.gen, digest)
+	windows, windowKey, err := s.hostWindows(ctx, snap, hostID, req.Inventory.Mode, now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	etag := planETag(snap.gen, digest+windowKey)
 	if s.hosts.digest(hostID) == digest {
 		s.touch(hostID, now)
 		if r.Header.Get("If-None-Match") == etag {
@@ -128,6 +133,11 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(hostID, groups, req.Inventory))
+	patchgate.ApplyWindows(&plan, now, windows)
+	if err := s.applyRollouts(ctx, snap, hostID, req.Inventory.Mode, groups, &plan, now); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	w.Header().Set("ETag", etag)
 	writeJSON(w, http.StatusOK, agentapi.CheckinResponse{Plan: plan, ServerTime: now})
 }

@@ -19,6 +19,7 @@ type snapshot struct {
 	approvals patchgate.ApprovalIndex
 	list      []patchgate.Approval
 	members   map[string][]string
+	windowSnapshot
 }
 
 type snapshotCache struct {
@@ -54,12 +55,17 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	ws, err := s.loadWindows(ctx, approvals)
+	if err != nil {
+		return nil, err
+	}
 	snap := &snapshot{
-		gen:       g,
-		catalog:   patchgate.NewCatalog(updates),
-		approvals: patchgate.NewApprovalIndex(approvals),
-		list:      approvals,
-		members:   members,
+		gen:            g,
+		catalog:        patchgate.NewCatalog(updates),
+		approvals:      patchgate.NewApprovalIndex(approvals),
+		list:           approvals,
+		members:        members,
+		windowSnapshot: ws,
 	}
 	s.snap.cur.Store(snap)
 	return snap, nil

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -41,6 +42,8 @@ type Config struct {
 	// TouchFlushInterval is how often batched check-in times are written
 	// (default 5s).
 	TouchFlushInterval time.Duration
+	// Notify configures the subscription and feed routes.
+	Notify NotifyConfig
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -59,6 +62,8 @@ type Server struct {
 
 	touchMu sync.Mutex
 	touches map[string]time.Time
+
+	notify NotifyConfig
 }
 
 // New returns a server for cfg.
@@ -72,6 +77,7 @@ func New(cfg Config) *Server {
 		flushIv:  cfg.TouchFlushInterval,
 		version:  cfg.Version,
 		touches:  make(map[string]time.Time),
+		notify:   cfg.Notify,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -138,7 +144,18 @@ func (s *Server) Handler() http.Handler {
 		"GET /api/v1/hosts/{id}":                    s.getHost,
 		"GET /api/v1/reports/compliance":            s.compliance,
 		"GET /api/v1/events":                        s.listEvents,
+		"GET /api/v1/windows":                       s.listWindows,
+		"PUT /api/v1/windows/{group}":               s.setWindow,
+		"DELETE /api/v1/windows/{group}":            s.deleteWindow,
+		"GET /api/v1/windows/{group}/next":          s.windowNext,
+		"POST /api/v1/hosts/{id}/installed":         s.markInstalled,
+		"GET /api/v1/rollouts":                      s.listRollouts,
+		"GET /api/v1/rollouts/{group}":              s.getRollout,
+		"PUT /api/v1/rollouts/{group}":              s.setRollout,
+		"DELETE /api/v1/rollouts/{group}":           s.deleteRollout,
+		"POST /api/v1/rollouts/{group}/resume":      s.resumeRollout,
 	}
+	maps.Copy(admin, s.notifyHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]
@@ -158,6 +175,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentapi.PathCheckin, s.checkin)
 	mux.HandleFunc("POST "+agentapi.PathEvents, s.reportEvents)
 	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
+	s.registerPublicNotify(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

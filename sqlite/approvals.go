@@ -29,14 +29,15 @@ func (db *DB) SetApprovals(ctx context.Context, as []patchgate.Approval, ev patc
 			if err := groupExists(ctx, tx, a.Group); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO approvals (update_id, group_name, action, deadline, created_by, created_at)
-				VALUES (?, ?, ?, ?, ?, ?)
+			_, err := tx.ExecContext(ctx, `INSERT INTO approvals (update_id, group_name, action, deadline, emergency, created_by, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (update_id, group_name) DO UPDATE SET
 					action = excluded.action,
 					deadline = excluded.deadline,
+					emergency = excluded.emergency,
 					created_by = excluded.created_by,
 					created_at = excluded.created_at`,
-				a.UpdateID, a.Group, string(a.Action), nullTimePtr(a.Deadline), a.CreatedBy,
+				a.UpdateID, a.Group, string(a.Action), nullTimePtr(a.Deadline), a.Emergency, a.CreatedBy,
 				fmtTime(orTime(a.CreatedAt, ev.Time)))
 			if err != nil {
 				return err
@@ -62,7 +63,7 @@ func (db *DB) DeleteApprovals(ctx context.Context, updateIDs []string, group str
 // ListApprovals implements patchgate.ApprovalStore, ordered by update and
 // group.
 func (db *DB) ListApprovals(ctx context.Context) ([]patchgate.Approval, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT update_id, group_name, action, deadline, created_by, created_at
+	rows, err := db.r.QueryContext(ctx, `SELECT update_id, group_name, action, deadline, emergency, created_by, created_at
 		FROM approvals ORDER BY update_id, group_name`)
 	if err != nil {
 		return nil, patchgate.Internal(err, "sqlite: list approvals")
@@ -73,7 +74,7 @@ func (db *DB) ListApprovals(ctx context.Context) ([]patchgate.Approval, error) {
 		var a patchgate.Approval
 		var deadline sql.NullString
 		var created string
-		if err := rows.Scan(&a.UpdateID, &a.Group, &a.Action, &deadline, &a.CreatedBy, &created); err != nil {
+		if err := rows.Scan(&a.UpdateID, &a.Group, &a.Action, &deadline, &a.Emergency, &a.CreatedBy, &created); err != nil {
 			return nil, patchgate.Internal(err, "sqlite: list approvals")
 		}
 		if a.Deadline, err = parseNullTimePtr(deadline); err != nil {

@@ -53,6 +53,14 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"AppendEvent", testAppendEvent},
 		{"AdminEvents", testAdminEvents},
 		{"FailedAdminActionsAppendNothing", testFailedAdminActions},
+		{"Subscriptions", testSubscriptions},
+		{"Outbox", testOutbox},
+		{"Windows", testWindows},
+		{"WindowsRefused", testWindowsRefused},
+		{"ApprovalsEmergency", testApprovalsEmergency},
+		{"RolloutPolicies", testRolloutPolicies},
+		{"RolloutStarts", testRolloutStarts},
+		{"RolloutConcurrentStarts", testRolloutConcurrentStarts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,6 +33,11 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.reportCmd(),
 		a.eventsCmd(),
 		a.whoamiCmd(),
+		a.subscribeCmd(),
+		a.notifyCmd(),
+		a.webhookCmd(),
+		a.windowCmd(),
+		a.rolloutCmd(),
 	)
 }
 

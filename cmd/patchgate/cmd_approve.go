@@ -14,29 +14,34 @@ import (
 
 func (a *adminCLI) approveCmd() *cobra.Command {
 	var group, deadline string
-	var uninstall bool
+	var uninstall, emergency bool
 	cmd := &cobra.Command{
-		Use:   "approve UPDATE... --group G [--deadline 72h|RFC3339] [--uninstall]",
+		Use:   "approve UPDATE... --group G [--deadline 72h|RFC3339] [--uninstall] [--emergency]",
 		Short: "Approve updates for a group: its hosts install them (or, with --uninstall, remove them)",
 		Long: `Approve updates for the hosts of a group.
 
 With --deadline the hosts must install by then (a duration from now such as
 72h or 3d, or an RFC 3339 time). With --uninstall the hosts remove the updates
-instead. An approval replaces any earlier one of the same update for the
-group.`,
+instead. With --emergency the hosts install at their next check-in, outside
+their maintenance windows. An approval replaces any earlier one of the same
+update for the group.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			action := patchgate.ActionInstall
 			if uninstall {
 				action = patchgate.ActionUninstall
 			}
-			return a.setApprovals(cmd, args, group, action, deadline)
+			if emergency && uninstall {
+				return patchgate.Invalid("--emergency", "applies to installs only, not with --uninstall")
+			}
+			return a.setApprovals(cmd, args, group, action, deadline, emergency)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&group, "group", "", "the group whose hosts the approval is for (required)")
 	f.StringVar(&deadline, "deadline", "", "install by: a duration from now (72h, 3d) or an RFC 3339 time")
 	f.BoolVar(&uninstall, "uninstall", false, "approve removal instead of installation")
+	f.BoolVar(&emergency, "emergency", false, "install outside maintenance windows, at the next check-in")
 	return cmd
 }
 
@@ -47,14 +52,14 @@ func (a *adminCLI) declineCmd() *cobra.Command {
 		Short: "Decline updates: they are never offered to the group's hosts (default group: all)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.setApprovals(cmd, args, group, patchgate.ActionDecline, "")
+			return a.setApprovals(cmd, args, group, patchgate.ActionDecline, "", false)
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", patchgate.GroupAll, "the group to decline for")
 	return cmd
 }
 
-func (a *adminCLI) setApprovals(cmd *cobra.Command, updates []string, group string, action patchgate.Action, deadline string) error {
+func (a *adminCLI) setApprovals(cmd *cobra.Command, updates []string, group string, action patchgate.Action, deadline string, emergency bool) error {
 	if err := checkUpdateIDs(updates); err != nil {
 		return err
 	}
@@ -75,7 +80,7 @@ func (a *adminCLI) setApprovals(cmd *cobra.Command, updates []string, group stri
 	if err != nil {
 		return err
 	}
-	req := adminapi.ApproveRequest{Updates: updates, Group: group, Action: action, Deadline: dl}
+	req := adminapi.ApproveRequest{Updates: updates, Group: group, Action: action, Deadline: dl, Emergency: emergency}
 	var raw json.RawMessage
 	if err := c.do(cmd.Context(), "POST", "/api/v1/approvals", nil, req, &raw); err != nil {
 		return err
@@ -101,7 +106,11 @@ func writeApprovalLine(w io.Writer, ap patchgate.Approval, now time.Time) {
 	case patchgate.ActionUninstall:
 		fmt.Fprintf(w, "approved %s for removal in group %s%s\n", ap.UpdateID, ap.Group, deadlineSuffix(ap.Deadline, now))
 	default:
-		fmt.Fprintf(w, "approved %s for group %s%s\n", ap.UpdateID, ap.Group, deadlineSuffix(ap.Deadline, now))
+		emergency := ""
+		if ap.Emergency {
+			emergency = " (emergency: outside maintenance windows)"
+		}
+		fmt.Fprintf(w, "approved %s for group %s%s%s\n", ap.UpdateID, ap.Group, deadlineSuffix(ap.Deadline, now), emergency)
 	}
 }
 

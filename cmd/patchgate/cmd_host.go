@@ -24,7 +24,7 @@ func (a *adminCLI) hostCmd() *cobra.Command {
 		Use:   "host",
 		Short: "List and inspect managed hosts",
 	}
-	cmd.AddCommand(a.hostListCmd(), a.hostShowCmd())
+	cmd.AddCommand(a.hostListCmd(), a.hostShowCmd(), a.hostMarkInstalledCmd())
 	return cmd
 }
 
@@ -187,10 +187,10 @@ func writeHostDetail(w io.Writer, d adminapi.HostDetail, server string, now time
 	if len(d.Plan.Items) == 0 {
 		fmt.Fprintln(w, "  nothing to do")
 	} else {
-		t := newIndentedTable(w, "  ", "UPDATE", "REV", "ACTION", "SEVERITY", "DEADLINE", "REBOOT", "TITLE")
+		t := newIndentedTable(w, "  ", "UPDATE", "REV", "ACTION", "SEVERITY", "DEADLINE", "REBOOT", "WHEN", "TITLE")
 		for _, it := range d.Plan.Items {
 			t.row(it.UpdateID, itoaCell(it.Revision), string(it.Action), string(it.Severity),
-				deadlineText(it.Deadline, now), string(it.Reboot), truncateText(it.Title, 50))
+				deadlineText(it.Deadline, now), string(it.Reboot), planWhenText(it, now), truncateText(it.Title, 50))
 		}
 		t.flush()
 	}

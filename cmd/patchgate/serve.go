@@ -30,6 +30,7 @@ type serveOptions struct {
 	Hostnames    []string
 	MaxPayload   int64
 	LogLevel     string
+	Notify       notifyOptions
 }
 
 func newServeCmd() *cobra.Command {
@@ -58,6 +59,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed server certificate")
 	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
 
@@ -88,7 +90,11 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return fmt.Errorf("opening content store: %w", err)
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version})
+	ns, err := setupNotify(o.Notify, o.Data, db, log)
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, Notify: ns.server})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
@@ -160,6 +166,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { srv.Run(bg); close(bgDone) }()
+	notifyDone := ns.start(bg, url)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -172,6 +179,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	stopBg()
 	<-bgDone
+	<-notifyDone
 	srv.Close()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

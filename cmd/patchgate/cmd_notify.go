@@ -1,0 +1,354 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/adminapi"
+)
+
+func (a *adminCLI) subscribeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "subscribe",
+		Short: "Manage who is mailed about new fixes and failed installs",
+	}
+	cmd.AddCommand(a.subscribeAddCmd(), a.subscribeListCmd(), a.subscribeRemoveCmd())
+	return cmd
+}
+
+func (a *adminCLI) subscribeAddCmd() *cobra.Command {
+	var req adminapi.SubscribeRequest
+	var kinds []string
+	var minSev, mode string
+	cmd := &cobra.Command{
+		Use:   "add ADDRESS [--product P...] [--min-severity S] [--kind K...] [--mode immediate|daily|weekly] [--alerts]",
+		Short: "Subscribe a mail address to new and revised fixes (and, with --alerts, failed installs)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Address = strings.TrimSpace(args[0])
+			if err := patchgate.ValidAddress("ADDRESS", req.Address); err != nil {
+				return err
+			}
+			if err := checkSeverityFlag("--min-severity", minSev); err != nil {
+				return err
+			}
+			req.MinSeverity = patchgate.Severity(minSev)
+			for _, k := range kinds {
+				if err := checkKindFlag("--kind", k); err != nil {
+					return err
+				}
+				req.Kinds = append(req.Kinds, patchgate.Kind(k))
+			}
+			req.Mode = patchgate.SubscriptionMode(mode)
+			if !req.Mode.Valid() {
+				return patchgate.Invalid("--mode", "must be immediate, daily or weekly, not %q", mode)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/subscriptions", nil, req, &raw); err != nil {
+				return err
+			}
+			if a.g.JSON {
+				return emitRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var s patchgate.Subscription
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return unexpectedAnswer(err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "subscribed %s as %s (%s)\n", s.Address, s.ID, s.Mode)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&req.Products, "product", nil, "only updates for this product (repeatable; default every product)")
+	f.StringVar(&minSev, "min-severity", "", "only updates at least this severe: "+joinSeverities())
+	f.StringSliceVar(&kinds, "kind", nil, "only updates of this kind (repeatable): "+joinKinds())
+	f.StringVar(&mode, "mode", "immediate", "immediate (batched per dispatch round), daily or weekly digest")
+	f.BoolVar(&req.Alerts, "alerts", false, "also mail admin alerts: failed installs")
+	return cmd
+}
+
+func (a *adminCLI) subscribeListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List subscriptions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, err := a.get(cmd.Context(), "/api/v1/subscriptions", nil)
+			if err != nil {
+				return err
+			}
+			var ss []patchgate.Subscription
+			if err := decodeList(raw, "subscriptions", &ss); err != nil {
+				return err
+			}
+			ss = slices.DeleteFunc(ss, func(s patchgate.Subscription) bool { return s.Channel == patchgate.ChannelWebhook })
+			out := cmd.OutOrStdout()
+			if a.g.JSON {
+				return emitJSON(out, ss)
+			}
+			return a.show(out, raw, func() error {
+				t := newTextTable(out, "ID", "ADDRESS", "MODE", "PRODUCTS", "MIN SEVERITY", "KINDS", "ALERTS")
+				for _, s := range ss {
+					var kinds []string
+					for _, k := range s.Kinds {
+						kinds = append(kinds, string(k))
+					}
+					alerts := "no"
+					if s.Alerts {
+						alerts = "yes"
+					}
+					sev := string(s.MinSeverity)
+					if sev == "" {
+						sev = "any"
+					}
+					t.row(s.ID, cleanCell(s.Address), string(s.Mode), cleanCell(joinOr(s.Products, "all")), sev, joinOr(kinds, "all"), alerts)
+				}
+				return t.flush()
+			})
+		},
+	}
+}
+
+func (a *adminCLI) subscribeRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove ID",
+		Short: "Remove a subscription",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNameArg("ID", args[0]); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "DELETE", "/api/v1/subscriptions/"+pathEscape(args[0]), nil, nil, nil); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed subscription %s\n", args[0])
+			return err
+		},
+	}
+}
+
+func (a *adminCLI) notifyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "notify",
+		Short: "Inspect and steer mail delivery: dead letters, retries, test mails",
+	}
+	cmd.AddCommand(a.notifyDeadCmd(), a.notifyRetryCmd(), a.notifyTestCmd())
+	return cmd
+}
+
+func (a *adminCLI) notifyDeadCmd() *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "dead [--limit N]",
+		Short: "List dead letters: deliveries that failed for good, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 10000 {
+				return patchgate.Invalid("--limit", "must be between 1 and 10000, not %d", limit)
+			}
+			q := url.Values{"status": {string(patchgate.DeliveryDead)}, "limit": {strconv.Itoa(limit)}}
+			raw, err := a.get(cmd.Context(), "/api/v1/notify/deliveries", q)
+			if err != nil {
+				return err
+			}
+			var ds []patchgate.Delivery
+			if err := decodeList(raw, "deliveries", &ds); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			return a.show(out, raw, func() error {
+				t := newTextTable(out, "ID", "ADDRESS", "EVENTS", "ATTEMPTS", "CREATED", "LAST ERROR")
+				for _, d := range ds {
+					t.row(d.ID, cleanCell(d.Address), strconv.Itoa(len(d.Events)), strconv.Itoa(d.Attempts),
+						stampText(d.CreatedAt), truncateText(cleanCell(d.LastError), 80))
+				}
+				return t.flush()
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	return cmd
+}
+
+func (a *adminCLI) notifyRetryCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "retry ID...|--all",
+		Short: "Requeue dead letters for delivery",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return patchgate.Invalid("ID", "name dead letters or pass --all, not both or neither")
+			}
+			for _, id := range args {
+				if err := checkNameArg("ID", id); err != nil {
+					return err
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/retry", nil, adminapi.RetryRequest{IDs: args, All: all}, &raw); err != nil {
+				return err
+			}
+			if a.g.JSON {
+				return emitRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var rr adminapi.RetryResponse
+			if err := json.Unmarshal(raw, &rr); err != nil {
+				return unexpectedAnswer(err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "requeued %d dead letter(s)\n", rr.Requeued)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "requeue every dead letter")
+	return cmd
+}
+
+func (a *adminCLI) notifyTestCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "test ADDRESS",
+		Short: "Send a test mail through the server and report the SMTP outcome",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr := strings.TrimSpace(args[0])
+			if err := patchgate.ValidAddress("ADDRESS", addr); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/test", nil, adminapi.NotifyTestRequest{Address: addr}, &raw); err != nil {
+				return err
+			}
+			if a.g.JSON {
+				return emitRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var res adminapi.NotifyTestResponse
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return unexpectedAnswer(err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "test mail %s\n", res.Result)
+			return err
+		},
+	}
+}
+
+func (a *adminCLI) webhookCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Manage webhooks: signed JSON POSTs of new fixes and failed installs",
+	}
+	cmd.AddCommand(a.webhookAddCmd(), a.webhookListCmd(), a.subscribeRemoveCmd())
+	return cmd
+}
+
+func (a *adminCLI) webhookAddCmd() *cobra.Command {
+	var req adminapi.SubscribeRequest
+	var kinds []string
+	var minSev string
+	cmd := &cobra.Command{
+		Use:   "add URL [--event E...] [--product P...] [--min-severity S] [--kind K...]",
+		Short: "Add a webhook; prints the key its payloads are signed with (shown once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Channel = patchgate.ChannelWebhook
+			req.Mode = patchgate.ModeImmediate
+			req.Address = strings.TrimSpace(args[0])
+			if err := patchgate.ValidWebhookURL("URL", req.Address); err != nil {
+				return err
+			}
+			for _, e := range req.Events {
+				if !slices.Contains(patchgate.NotifyEvents, e) {
+					return patchgate.Invalid("--event", "must be one of %s, not %q", strings.Join(patchgate.NotifyEvents, ", "), e)
+				}
+			}
+			if err := checkSeverityFlag("--min-severity", minSev); err != nil {
+				return err
+			}
+			req.MinSeverity = patchgate.Severity(minSev)
+			for _, k := range kinds {
+				if err := checkKindFlag("--kind", k); err != nil {
+					return err
+				}
+				req.Kinds = append(req.Kinds, patchgate.Kind(k))
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/subscriptions", nil, req, &raw); err != nil {
+				return err
+			}
+			if a.g.JSON {
+				return emitRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var resp adminapi.SubscribeResponse
+			if err := json.Unmarshal(raw, &resp); err != nil {
+				return unexpectedAnswer(err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "added webhook %s for %s\nsigning key (shown once): %s\n"+
+				"each POST carries %s: sha256=HEX, the HMAC-SHA256 of the body under this key\n",
+				resp.ID, resp.Address, resp.WebhookSecret, "X-Patchgate-Signature")
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&req.Events, "event", nil, "what to post (repeatable): "+strings.Join(patchgate.NotifyEvents, ", ")+"; default all")
+	f.StringSliceVar(&req.Products, "product", nil, "only updates for this product (repeatable)")
+	f.StringVar(&minSev, "min-severity", "", "only updates at least this severe: "+joinSeverities())
+	f.StringSliceVar(&kinds, "kind", nil, "only updates of this kind (repeatable): "+joinKinds())
+	return cmd
+}
+
+func (a *adminCLI) webhookListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List webhooks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, err := a.get(cmd.Context(), "/api/v1/subscriptions", nil)
+			if err != nil {
+				return err
+			}
+			var ss []patchgate.Subscription
+			if err := decodeList(raw, "subscriptions", &ss); err != nil {
+				return err
+			}
+			ss = slices.DeleteFunc(ss, func(s patchgate.Subscription) bool { return s.Channel != patchgate.ChannelWebhook })
+			out := cmd.OutOrStdout()
+			if a.g.JSON {
+				return emitJSON(out, ss)
+			}
+			t := newTextTable(out, "ID", "URL", "EVENTS", "PRODUCTS", "MIN SEVERITY")
+			for _, s := range ss {
+				sev := string(s.MinSeverity)
+				if sev == "" {
+					sev = "any"
+				}
+				t.row(s.ID, cleanCell(s.Address), joinOr(s.Events, "all"), cleanCell(joinOr(s.Products, "all")), sev)
+			}
+			return t.flush()
+		},
+	}
+}
