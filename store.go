@@ -31,6 +31,14 @@ type CatalogStore interface {
 	ListUpdates(ctx context.Context, f UpdateFilter) ([]Update, error)
 }
 
+// InventoryRecord is one host's inventory as reported at a check-in.
+type InventoryRecord struct {
+	HostID    string
+	Inventory Inventory
+	Digest    string
+	At        time.Time
+}
+
 // FleetStore holds hosts and groups.
 type FleetStore interface {
 	// Enroll atomically consumes one use of the enrolment token tokenID
@@ -44,6 +52,9 @@ type FleetStore interface {
 	ListHosts(ctx context.Context) ([]Host, error)
 	// SaveInventory stores a host's reported inventory and check-in time.
 	SaveInventory(ctx context.Context, hostID string, inv Inventory, digest string, at time.Time) error
+	// SaveInventories stores several inventories in one transaction (group
+	// commit of check-ins); hosts that no longer exist are skipped.
+	SaveInventories(ctx context.Context, recs []InventoryRecord) error
 	// TouchCheckins records last check-in times in one batch.
 	TouchCheckins(ctx context.Context, at map[string]time.Time) error
 

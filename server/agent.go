@@ -121,7 +121,8 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		if err := s.store.SaveInventory(ctx, hostID, req.Inventory, digest, now); err != nil {
+		rec := patchgate.InventoryRecord{HostID: hostID, Inventory: req.Inventory, Digest: digest, At: now}
+		if _, err := s.inventories.do(ctx, rec); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -204,7 +205,7 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		// them by host and ID), so one host cannot shadow another's.
 		e.Time = e.Time.UTC()
 	}
-	n, err := s.events.record(ctx, req.Events)
+	n, err := s.events.do(ctx, req.Events)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

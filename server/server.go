@@ -56,9 +56,11 @@ type Server struct {
 	flushIv  time.Duration
 	version  string
 
-	snap   snapshotCache
-	hosts  hostCache
-	events *eventWriter
+	snap  snapshotCache
+	hosts hostCache
+	// Group commit of the check-in path's writes.
+	events      *groupCommitter[[]patchgate.Event, int]
+	inventories *groupCommitter[patchgate.InventoryRecord, struct{}]
 
 	touchMu sync.Mutex
 	touches map[string]time.Time
@@ -94,7 +96,11 @@ func New(cfg Config) *Server {
 	// A random first generation: an ETag from before a restart never
 	// matches one after it.
 	s.snap.gen.Store(uint64(time.Now().UnixNano()))
-	s.events = newEventWriter(cfg.Store, cfg.NoGroupCommit)
+	s.events = newGroupCommitter(cfg.Store.RecordDeploymentEventGroups,
+		func(evs []patchgate.Event) int { return len(evs) }, 5000, cfg.NoGroupCommit)
+	s.inventories = newGroupCommitter(func(ctx context.Context, recs []patchgate.InventoryRecord) ([]struct{}, error) {
+		return make([]struct{}, len(recs)), cfg.Store.SaveInventories(ctx, recs)
+	}, func(patchgate.InventoryRecord) int { return 1 }, 1000, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]*hostEntry)
 	return s
 }
@@ -115,9 +121,12 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// Close stops the event writer; call it after the HTTP server has shut
+// Close stops the group committers; call it after the HTTP server has shut
 // down.
-func (s *Server) Close() { s.events.close() }
+func (s *Server) Close() {
+	s.events.close()
+	s.inventories.close()
+}
 
 // Handler returns the HTTP handler of every route.
 func (s *Server) Handler() http.Handler {

@@ -260,6 +260,41 @@ func (db *DB) SaveInventory(ctx context.Context, hostID string, inv patchgate.In
 	})
 }
 
+// SaveInventories implements patchgate.FleetStore: one transaction for
+// many check-ins. A check-in time never moves backwards.
+func (db *DB) SaveInventories(ctx context.Context, recs []patchgate.InventoryRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	encoded := make([]storedInventory, len(recs))
+	for i, r := range recs {
+		e, err := encodeInventory(r.Inventory)
+		if err != nil {
+			return patchgate.Internal(err, "sqlite: encode inventory")
+		}
+		encoded[i] = e
+	}
+	return db.write(ctx, "sqlite: save inventories", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE hosts SET hostname = ?, os = ?, arch = ?, mode = ?, agent = ?,
+				interval_ns = ?, products = ?, installed = ?, reboot_pending = ?, inventory_digest = ?,
+				last_checkin = CASE WHEN last_checkin IS NULL OR last_checkin < ? THEN ? ELSE last_checkin END
+			WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		sctx := context.WithoutCancel(ctx) // see RecordDeploymentEventGroups
+		for i, r := range recs {
+			inv, e, at := r.Inventory, encoded[i], fmtTime(r.At)
+			if _, err := stmt.ExecContext(sctx, inv.Hostname, inv.OS, inv.Arch, string(inv.Mode), inv.Agent, int64(inv.Interval),
+				e.products, e.installed, e.rebootPending, r.Digest, at, at, r.HostID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // TouchCheckins implements patchgate.FleetStore. Unknown hosts are skipped
 // (a host deleted since it checked in), and a time never moves backwards, so
 // batches flushed out of order do no harm.

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"EnrollTokenMode", testEnrollTokenMode},
 		{"HostCredential", testHostCredential},
 		{"SaveInventory", testSaveInventory},
+		{"SaveInventories", testSaveInventories},
 		{"TouchCheckins", testTouchCheckins},
 		{"ListHosts", testListHosts},
 		{"Groups", testGroups},
