@@ -113,7 +113,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	etag := planETag(snap.gen, digest+windowKey)
-	if s.hosts.digest(hostID) == digest {
+	if s.hosts.sameDigest(hostID, digest) {
 		s.touch(hostID, now)
 		if r.Header.Get("If-None-Match") == etag {
 			w.Header().Set("ETag", etag)

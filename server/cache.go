@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -55,6 +57,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	internGroups(members)
 	ws, err := s.loadWindows(ctx, approvals)
 	if err != nil {
 		return nil, err
@@ -71,71 +74,89 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	return snap, nil
 }
 
-// hostEntry is what the server remembers of a host between check-ins.
+// hostEntry is what the server remembers of a host between check-ins. It
+// is kept small and pointer-free (one per host, a million hosts on a small
+// server): fixed-size hashes, and group lists shared between hosts.
 type hostEntry struct {
-	auth   *hostAuth
-	digest string   // inventory digest last stored
-	groups []string // for hosts enrolled after the snapshot was built
+	hash      [32]byte // credential hash
+	digest    [16]byte // inventory digest last stored
+	hasHash   bool
+	hasDigest bool
+	groups    []string // for hosts enrolled after the snapshot was built
 }
 
 type hostCache struct {
 	mu sync.RWMutex
-	m  map[string]*hostEntry
+	m  map[string]hostEntry
 }
 
 func (c *hostCache) auth(id string) (hostAuth, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if e := c.m[id]; e != nil && e.auth != nil {
-		return *e.auth, true
+	if e, ok := c.m[id]; ok && e.hasHash {
+		return hostAuth{hash: e.hash[:]}, true
 	}
 	return hostAuth{}, false
 }
 
-func (c *hostCache) setAuth(id string, a hostAuth) {
+func (c *hostCache) update(id string, f func(*hostEntry)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.entry(id)
-	e.auth = &a
-}
-
-func (c *hostCache) entry(id string) *hostEntry {
 	e := c.m[id]
-	if e == nil {
-		e = &hostEntry{}
-		c.m[id] = e
-	}
-	return e
+	f(&e)
+	c.m[id] = e
 }
 
-func (c *hostCache) digest(id string) string {
+func (c *hostCache) setAuth(id string, a hostAuth) {
+	c.update(id, func(e *hostEntry) {
+		e.hasHash = copy(e.hash[:], a.hash) == len(e.hash)
+	})
+}
+
+// digest reports whether d is the inventory digest last stored for id.
+func (c *hostCache) sameDigest(id, d string) bool {
+	var want [16]byte
+	if n, err := hex.Decode(want[:], []byte(d)); err != nil || n != len(want) {
+		return false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if e := c.m[id]; e != nil {
-		return e.digest
-	}
-	return ""
+	e, ok := c.m[id]
+	return ok && e.hasDigest && e.digest == want
 }
 
 func (c *hostCache) setDigest(id, d string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entry(id).digest = d
+	c.update(id, func(e *hostEntry) {
+		n, err := hex.Decode(e.digest[:], []byte(d))
+		e.hasDigest = err == nil && n == len(e.digest)
+	})
 }
 
 func (c *hostCache) setGroups(id string, groups []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entry(id).groups = groups
+	c.update(id, func(e *hostEntry) { e.groups = groups })
 }
 
 func (c *hostCache) groups(id string) ([]string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if e := c.m[id]; e != nil && e.groups != nil {
+	if e, ok := c.m[id]; ok && e.groups != nil {
 		return e.groups, true
 	}
 	return nil, false
+}
+
+// internGroups makes hosts with the same groups share one slice: most hosts
+// of a fleet are in a handful of combinations.
+func internGroups(members map[string][]string) {
+	seen := make(map[string][]string)
+	for id, gs := range members {
+		key := strings.Join(gs, "\x00")
+		if shared, ok := seen[key]; ok {
+			members[id] = shared
+		} else {
+			seen[key] = gs
+		}
+	}
 }
 
 // hostGroups returns a host's groups from the snapshot, the host cache, or

@@ -101,7 +101,7 @@ func New(cfg Config) *Server {
 	s.inventories = newGroupCommitter(func(ctx context.Context, recs []patchgate.InventoryRecord) ([]struct{}, error) {
 		return make([]struct{}, len(recs)), cfg.Store.SaveInventories(ctx, recs)
 	}, func(patchgate.InventoryRecord) int { return 1 }, 1000, cfg.NoGroupCommit)
-	s.hosts.m = make(map[string]*hostEntry)
+	s.hosts.m = make(map[string]hostEntry)
 	return s
 }
 

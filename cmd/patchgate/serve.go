@@ -30,6 +30,7 @@ type serveOptions struct {
 	Hostnames    []string
 	MaxPayload   int64
 	LogLevel     string
+	DebugListen  string
 	Notify       notifyOptions
 }
 
@@ -59,6 +60,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed server certificate")
 	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
@@ -136,6 +138,15 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	url := scheme + "://" + ln.Addr().String()
+	if o.DebugListen != "" {
+		dl, err := net.Listen("tcp", o.DebugListen)
+		if err != nil {
+			return fmt.Errorf("--debug-listen: %v", err)
+		}
+		defer dl.Close()
+		go http.Serve(dl, debugHandler())
+		fmt.Fprintf(out, "  profiler:       http://%s/debug/pprof/\n", dl.Addr())
+	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
