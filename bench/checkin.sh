@@ -76,5 +76,4 @@ row "events" "$work/plan.json" events
 jq -r '"installs reported: \(.installs_done), check-in cycles: \(.cycles)"' "$work/plan.json"
 echo "server RSS: $(rss)"
 
-echo "== 3. hotfix latency: approve a critical update for 1,000 hosts at interval 1h (long poll disabled: agents poll)"
-echo "see BENCHMARKS.md: with polling the latency is bounded by the interval; the deployment-control issue adds a push path"
+echo "== 3. hotfix latency: see bench/hotfix.sh"
