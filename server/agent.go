@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -54,7 +57,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hosts.setAuth(id, hostAuth{hash: hash})
 	s.hosts.setGroups(id, h.Groups)
-	s.hosts.setDigest(id, h.InventoryDigest)
+	s.hosts.setDigest(id, h.InventoryDigest, h.Mode)
 	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups})
 }
 
@@ -95,9 +98,9 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	req, err := agentapi.DecodeCheckin(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes+1))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes))
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes or could not be read", agentapi.MaxBodyBytes)})
 		return
 	}
 	snap, err := s.snapshot(ctx)
@@ -106,27 +109,41 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().UTC()
-	digest := inventoryDigest(req.Inventory)
+	// The digest is of the body as sent: an agent whose inventory did not
+	// change sends the same bytes, which were validated and stored when
+	// first seen, so the fast path need not decode them again.
+	digest := bodyDigest(body)
+	if same, mode := s.hosts.sameDigest(hostID, digest); same {
+		s.touch(hostID, now)
+		_, windowKey, err := s.hostWindows(ctx, snap, hostID, mode, now)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if etag := planETag(snap.gen, digest+windowKey); r.Header.Get("If-None-Match") == etag {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	req, err := agentapi.DecodeCheckin(bytes.NewReader(body))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	windows, windowKey, err := s.hostWindows(ctx, snap, hostID, req.Inventory.Mode, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	etag := planETag(snap.gen, digest+windowKey)
-	if s.hosts.sameDigest(hostID, digest) {
-		s.touch(hostID, now)
-		if r.Header.Get("If-None-Match") == etag {
-			w.Header().Set("ETag", etag)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-	} else {
+	if same, _ := s.hosts.sameDigest(hostID, digest); !same {
 		rec := patchgate.InventoryRecord{HostID: hostID, Inventory: req.Inventory, Digest: digest, At: now}
 		if _, err := s.inventories.do(ctx, rec); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		s.hosts.setDigest(hostID, digest)
+		s.hosts.setDigest(hostID, digest, req.Inventory.Mode)
 	}
 	groups, err := s.hostGroups(ctx, snap, hostID)
 	if err != nil {
@@ -141,6 +158,12 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", etag)
 	writeJSON(w, http.StatusOK, agentapi.CheckinResponse{Plan: plan, ServerTime: now})
+}
+
+// bodyDigest identifies a check-in body; it is part of the plan's ETag.
+func bodyDigest(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:16])
 }
 
 func planHost(id string, groups []string, inv patchgate.Inventory) patchgate.PlanHost {

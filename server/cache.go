@@ -82,6 +82,7 @@ type hostEntry struct {
 	digest    [16]byte // inventory digest last stored
 	hasHash   bool
 	hasDigest bool
+	manual    bool // mode of the inventory with that digest
 	groups    []string // for hosts enrolled after the snapshot was built
 }
 
@@ -113,22 +114,30 @@ func (c *hostCache) setAuth(id string, a hostAuth) {
 	})
 }
 
-// digest reports whether d is the inventory digest last stored for id.
-func (c *hostCache) sameDigest(id, d string) bool {
+// sameDigest reports whether d is the inventory digest last stored for id,
+// and the mode of that inventory.
+func (c *hostCache) sameDigest(id, d string) (same bool, mode patchgate.Mode) {
 	var want [16]byte
 	if n, err := hex.Decode(want[:], []byte(d)); err != nil || n != len(want) {
-		return false
+		return false, ""
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.m[id]
-	return ok && e.hasDigest && e.digest == want
+	if !ok || !e.hasDigest || e.digest != want {
+		return false, ""
+	}
+	if e.manual {
+		return true, patchgate.ModeManual
+	}
+	return true, patchgate.ModeAutomatic
 }
 
-func (c *hostCache) setDigest(id, d string) {
+func (c *hostCache) setDigest(id, d string, mode patchgate.Mode) {
 	c.update(id, func(e *hostEntry) {
 		n, err := hex.Decode(e.digest[:], []byte(d))
 		e.hasDigest = err == nil && n == len(e.digest)
+		e.manual = mode == patchgate.ModeManual
 	})
 }
 

@@ -334,3 +334,37 @@ func TestAgentAuthAndEvents(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+func TestCheckinBadBodies(t *testing.T) {
+	e := newEnv(t)
+	inv := patchgate.Inventory{Hostname: "web1", Products: []patchgate.InstalledProduct{{Name: "nginx", Version: "1.22"}}}
+	_, cred := e.enroll("", inv)
+	cases := []struct {
+		name   string
+		body   []byte
+		status int
+		want   string
+	}{
+		{"unknown field", []byte(`{"inventory":{"hostname":"web1"},"extra":1}`), 400, "extra"},
+		{"malformed", []byte(`{"inventory":`), 400, "body"},
+		{"bad mode", []byte(`{"inventory":{"hostname":"web1","mode":"yolo"}}`), 400, "inventory.mode"},
+		{"oversized", bytes.Repeat([]byte(" "), agentapi.MaxBodyBytes+1), 413, "body"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var eb agentapi.ErrorBody
+			// Twice: the second time the digest of a refused body must not
+			// have been remembered as valid.
+			for i := 0; i < 2; i++ {
+				if st := e.call("POST", agentapi.PathCheckin, cred, c.body, &eb); st != c.status || !strings.Contains(eb.Message, c.want) {
+					t.Fatalf("attempt %d: %d %+v, want %d mentioning %q", i, st, eb, c.status, c.want)
+				}
+			}
+		})
+	}
+	var hd adminapi.HostDetail
+	e.call("GET", "/api/v1/hosts", e.admin, nil, nil)
+	if st := e.call("GET", "/api/v1/hosts/"+strings.Split(cred, ".")[1], e.admin, nil, &hd); st != 200 || hd.Host.Hostname != "web1" || len(hd.Host.Products) != 1 {
+		t.Fatalf("a refused check-in changed the stored inventory: %d %+v", st, hd.Host)
+	}
+}
