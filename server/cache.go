@@ -82,7 +82,7 @@ type hostEntry struct {
 	digest    [16]byte // inventory digest last stored
 	hasHash   bool
 	hasDigest bool
-	manual    bool // mode of the inventory with that digest
+	manual    bool     // mode of the inventory with that digest
 	groups    []string // for hosts enrolled after the snapshot was built
 }
 
