@@ -152,3 +152,18 @@ func BenchmarkCompliance(b *testing.B) {
 		Compliance(in)
 	}
 }
+
+// BenchmarkApplicable is the applicability test of one update against a
+// host's products (constraint matching with dpkg version comparison).
+func BenchmarkApplicable(b *testing.B) {
+	updates := benchCatalog()
+	cat := NewCatalog(updates)
+	hosts := benchPlanHosts()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h := hosts[i%len(hosts)]
+		cat.Applicable(updates[i%len(updates)].ID, h.Products)
+		i++
+	}
+}
