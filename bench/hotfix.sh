@@ -30,13 +30,15 @@ payloads: [{name: fix.sh, installer: exec}]
 YAML
 "$pg" update add "$work/hf.yaml" --payload "$work/fix.sh" > /dev/null
 tok=$("$pg" token create --enroll --name hotfix 2>/dev/null)
+# Every simulated host runs the product the hotfix is for.
+echo '[{"name":"ucce","os":"linux","arch":"amd64","mode":"automatic","weight":1,"products":[{"name":"cisco.ucce","version":"7.2(1)"}]}]' > "$work/templates.json"
 secs=${INTERVAL%s}
 # Enrol and settle: every host checks in at least once before the approval
 # at T, which the simulator measures from.
 settle=$(( secs + secs / 5 + 15 ))
 T=$(date -u -d "+${settle} seconds" +%Y-%m-%dT%H:%M:%SZ)
 (sleep $(( $(date -d "$T" +%s) - $(date +%s) )); "$pg" approve ucce-7.2.1-hf9 --group all > /dev/null) &
-"$pg" sim --quiet --json --enroll-token "$tok" --hosts "$HOSTS" --identities "$work/fleet.jsonl" \
+"$pg" sim --quiet --json --templates "$work/templates.json" --enroll-token "$tok" --hosts "$HOSTS" --identities "$work/fleet.jsonl" \
   --interval "$INTERVAL" --jitter 0.1 --start-spread "$INTERVAL" --duration $(( settle + 2 * secs + 30 ))s \
   --watch-update ucce-7.2.1-hf9 --since "$T" > "$work/sim.json"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
