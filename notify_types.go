@@ -37,7 +37,10 @@ const (
 	ChannelWebhook Channel = "webhook"
 )
 
-// Notification event names a subscription may choose with Events.
+// Notification event names a subscription may choose with Events. Only
+// posted fixes are news (see UpdateStatus): NotifyUpdateAdded is sent when
+// an update is first posted, NotifyUpdateRevised when a posted update is
+// revised in words or a later revision of it is posted.
 const (
 	NotifyUpdateAdded      = EventUpdateAdded
 	NotifyUpdateRevised    = EventUpdateRevised

@@ -14,6 +14,8 @@ type UpdateFilter struct {
 	Kind     Kind
 	Severity Severity
 	Product  string
+	// Status narrows to updates in that release status (ReleaseStore).
+	Status UpdateStatus
 }
 
 // CatalogStore holds updates and their revisions.
@@ -126,5 +128,6 @@ type Store interface {
 	NotifyStore
 	WindowStore
 	RolloutStore
+	ReleaseStore
 	Close() error
 }

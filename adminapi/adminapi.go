@@ -58,6 +58,16 @@ var Routes = []Route{
 	{"PUT", "/api/v1/rollouts/{group}", patchgate.RoleAdmin},
 	{"DELETE", "/api/v1/rollouts/{group}", patchgate.RoleAdmin},
 	{"POST", "/api/v1/rollouts/{group}/resume", patchgate.RoleAdmin},
+	{"GET", "/api/v1/updates/{id}/history", patchgate.RoleViewer},
+	{"POST", "/api/v1/updates/{id}/post", patchgate.RolePublisher},
+	{"POST", "/api/v1/updates/{id}/withdraw", patchgate.RolePublisher},
+	{"GET", "/api/v1/release/test-groups", patchgate.RoleViewer},
+	{"PUT", "/api/v1/release/test-groups/{group}", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/release/test-groups/{group}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/release/sla", patchgate.RoleViewer},
+	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
+	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
+	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.
@@ -68,12 +78,20 @@ const MaxBodyBytes = 2 << 20
 // /api/v1/content/{sha}.
 type AddUpdateRequest struct {
 	Manifest patchgate.Manifest `json:"manifest"`
+	// Post posts the update once stored, as POST
+	// /api/v1/updates/{id}/post would: a new update is untested, so Post
+	// needs Force and Reason (a site server's own quick fix).
+	Post   bool   `json:"post,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
-// AddUpdateResponse says whether a new update or revision was stored.
+// AddUpdateResponse says whether a new update or revision was stored, and
+// where it stands in the release lifecycle.
 type AddUpdateResponse struct {
-	Update  patchgate.Update `json:"update"`
-	Created bool             `json:"created"`
+	Update  patchgate.Update       `json:"update"`
+	Created bool                   `json:"created"`
+	Release patchgate.ReleaseState `json:"release"`
 }
 
 // PutContentResponse describes stored content.

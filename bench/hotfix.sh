@@ -28,7 +28,7 @@ products: [{name: cisco.ucce, versions: ">=7.2(1), <7.3"}]
 reboot: never
 payloads: [{name: fix.sh, installer: exec}]
 YAML
-"$pg" update add "$work/hf.yaml" --payload "$work/fix.sh" > /dev/null
+"$pg" update add "$work/hf.yaml" --payload "$work/fix.sh" --post --force --reason "benchmark hotfix" > /dev/null
 tok=$("$pg" token create --enroll --name hotfix 2>/dev/null)
 # Every simulated host runs the product the hotfix is for.
 echo '[{"name":"ucce","os":"linux","arch":"amd64","mode":"automatic","weight":1,"products":[{"name":"cisco.ucce","version":"7.2(1)"}]}]' > "$work/templates.json"

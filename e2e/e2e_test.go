@@ -211,6 +211,48 @@ payloads:
 		t.Fatalf("bad manifest error does not name the field: %s", out)
 	}
 
+	// The release lifecycle: a new update is received, not approvable for
+	// production until tested and posted.
+	if !strings.Contains(out, "received") {
+		t.Fatalf("update add does not say the update is received: %s", out)
+	}
+	if out := s.run(t, true, "approve", "ucce-7.2.1-hf1", "--group", "prod", "--deadline", "72h"); !strings.Contains(out, "received") || !strings.Contains(out, "conflict") {
+		t.Fatalf("approving a received update for prod: %s", out)
+	}
+	if out := s.run(t, true, "update", "post", "ucce-7.2.1-hf1"); !strings.Contains(out, "not tested") {
+		t.Fatalf("posting an untested update without --force: %s", out)
+	}
+	// Testing: a lab host in a test group installs it; its report makes
+	// the update tested.
+	s.run(t, false, "group", "create", "lab")
+	s.run(t, false, "release", "test-group", "add", "lab")
+	var labTok adminapi.CreateTokenResponse
+	s.runJSON(t, &labTok, "token", "create", "--enroll", "--group", "lab", "--uses", "1")
+	labArgs := agentArgs("lab1", "automatic")
+	labArgs[2] = labTok.Secret
+	s.run(t, false, labArgs...)
+	s.run(t, false, "approve", "ucce-7.2.1-hf1", "--group", "lab")
+	if out := s.run(t, false, "update", "status", "ucce-7.2.1-hf1"); !strings.Contains(out, "testing") {
+		t.Fatalf("approved for the test group but not testing:\n%s", out)
+	}
+	s.run(t, false, labArgs...)
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the lab host did not install the update: %v", err)
+	}
+	os.Remove(marker)
+	status := s.run(t, false, "update", "status", "ucce-7.2.1-hf1")
+	if !strings.Contains(status, "Status:    tested") || !strings.Contains(status, "system:testing") {
+		t.Fatalf("the lab host's install did not make the update tested:\n%s", status)
+	}
+	if out := s.run(t, false, "update", "post", "ucce-7.2.1-hf1"); !strings.Contains(out, "posted ucce-7.2.1-hf1") {
+		t.Fatalf("update post said: %s", out)
+	}
+	var posted []adminapi.UpdateInfo
+	s.runJSON(t, &posted, "update", "list", "--status", "posted")
+	if len(posted) != 1 || posted[0].ID != "ucce-7.2.1-hf1" || posted[0].Release.Forced {
+		t.Fatalf("update list --status posted: %+v", posted)
+	}
+
 	s.run(t, false, "approve", "ucce-7.2.1-hf1", "--group", "prod", "--deadline", "72h")
 	s.run(t, false, agentArgs("auto1", "automatic")...)
 	s.run(t, false, agentArgs("manual1", "manual")...)
@@ -252,7 +294,15 @@ payloads:
 	writeFile(t, filepath.Join(work, "fix2.sh"), "#!/bin/sh\ntouch "+marker2+"\n", 0o755)
 	writeFile(t, filepath.Join(work, "hf2.json"), `{"id":"ucce-7.2.1-hf2","title":"second fix","kind":"hotfix","severity":"high",
 	"products":[{"name":"cisco.ucce"}],"reboot":"never","payloads":[{"name":"fix2.sh","installer":"exec"}]}`, 0o644)
-	s.run(t, false, "update", "add", filepath.Join(work, "hf2.json"), "--payload", filepath.Join(work, "fix2.sh"))
+	// A site server's own quick fix: posted at once, untested, audited.
+	if out := s.run(t, true, "update", "add", filepath.Join(work, "hf2.json"), "--payload", filepath.Join(work, "fix2.sh"), "--post"); !strings.Contains(out, "--force") {
+		t.Fatalf("update add --post without --force: %s", out)
+	}
+	s.run(t, false, "update", "add", filepath.Join(work, "hf2.json"), "--payload", filepath.Join(work, "fix2.sh"),
+		"--post", "--force", "--reason", "e2e: local quick fix")
+	if out := s.run(t, false, "update", "status", "ucce-7.2.1-hf2"); !strings.Contains(out, "forced") || !strings.Contains(out, "e2e: local quick fix") {
+		t.Fatalf("forced post not in the history:\n%s", out)
+	}
 	var u patchgate.Update
 	s.runJSON(t, &u, "update", "show", "ucce-7.2.1-hf2")
 	sha := u.Payloads[0].SHA256
@@ -288,6 +338,41 @@ payloads:
 	}
 	if !found {
 		t.Fatalf("no failed event naming the hash mismatch: %+v", evs)
+	}
+	// Withdrawn, it leaves the plans.
+	planned := func() bool {
+		var detail adminapi.HostDetail
+		s.runJSON(t, &detail, "host", "show", byName["auto1"].ID)
+		for _, it := range detail.Plan.Items {
+			if it.UpdateID == "ucce-7.2.1-hf2" {
+				return true
+			}
+		}
+		return false
+	}
+	if !planned() {
+		t.Fatal("the posted update is not planned before its withdrawal")
+	}
+	if out := s.run(t, true, "update", "withdraw", "ucce-7.2.1-hf2"); !strings.Contains(out, "--reason") {
+		t.Fatalf("withdraw without a reason: %s", out)
+	}
+	s.run(t, false, "update", "withdraw", "ucce-7.2.1-hf2", "--reason", "tampered mirror")
+	if planned() {
+		t.Fatal("a withdrawn update is still planned")
+	}
+	var withdrawn []adminapi.UpdateInfo
+	s.runJSON(t, &withdrawn, "update", "list", "--status", "withdrawn")
+	if len(withdrawn) != 1 || withdrawn[0].ID != "ucce-7.2.1-hf2" {
+		t.Fatalf("update list --status withdrawn: %+v", withdrawn)
+	}
+	// The SLA report: the critical hf1 was posted well within 24 hours.
+	if out := s.run(t, false, "report", "sla"); !strings.Contains(out, "ucce-7.2.1-hf1") || !strings.Contains(out, "posted in") {
+		t.Fatalf("report sla:\n%s", out)
+	}
+	// The Service Release would take in hf1 (posted), not hf2 (withdrawn).
+	out = s.run(t, false, "release", "consolidate", "--product", "cisco.ucce", "--dry-run")
+	if !strings.Contains(out, "would build cisco.ucce-SR1") || !strings.Contains(out, "ucce-7.2.1-hf1 (hotfix, critical)") || strings.Contains(out, "hf2") {
+		t.Fatalf("consolidate --dry-run:\n%s", out)
 	}
 
 	// A cloned state dir is detected, not merged.

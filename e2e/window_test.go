@@ -58,7 +58,7 @@ func TestWindowsAndManualInstall(t *testing.T) {
 	writeFile(t, filepath.Join(work, "fix.sh"), "#!/bin/sh\ntouch "+marker+"\n", 0o755)
 	writeFile(t, filepath.Join(work, "hf.json"), `{"id":"app-hf1","title":"app fix","kind":"hotfix","severity":"critical",
 	"products":[{"name":"app"}],"reboot":"never","payloads":[{"name":"fix.sh","installer":"exec"}]}`, 0o644)
-	s.run(t, false, "update", "add", filepath.Join(work, "hf.json"), "--payload", filepath.Join(work, "fix.sh"))
+	s.run(t, false, "update", "add", filepath.Join(work, "hf.json"), "--payload", filepath.Join(work, "fix.sh"), "--post", "--force", "--reason", "e2e: local fix")
 	s.run(t, false, "approve", "app-hf1", "--group", "prod")
 
 	s.run(t, false, agentArgs("auto1", "automatic")...)

@@ -33,6 +33,9 @@ type Store interface {
 	patchgate.NotifyStore
 	ListEvents(ctx context.Context, f patchgate.EventFilter) ([]patchgate.Event, error)
 	GetUpdate(ctx context.Context, id string) (patchgate.Update, error)
+	// ReleaseState tells whether an update is posted: only posted fixes
+	// are news to subscribers.
+	ReleaseState(ctx context.Context, id string) (patchgate.ReleaseState, error)
 }
 
 // Config is what a Dispatcher is made of; cmd/ fills it.
@@ -224,7 +227,12 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 	if len(subs) > 0 {
 		for _, ev := range evs {
 			switch {
-			case ev.Type == patchgate.EventUpdateAdded || ev.Type == patchgate.EventUpdateRevised:
+			case ev.Type == patchgate.EventUpdateRevised || ev.Type == patchgate.EventUpdatePosted:
+				// A fix is news when it is posted (update.posted: "added",
+				// or "revised" for a later revision) and when a posted fix
+				// is revised in words only (update.revised while it stays
+				// posted). An added or revised fix that is not posted is
+				// not news yet: its update.posted will be.
 				u, ok := updates[ev.UpdateID]
 				if !ok {
 					got, err := d.store.GetUpdate(ctx, ev.UpdateID)
@@ -235,13 +243,31 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 					default:
 						u = &got
 					}
+					if u != nil {
+						st, err := d.store.ReleaseState(ctx, ev.UpdateID)
+						switch {
+						case patchgate.IsNotFound(err):
+							u = nil
+						case err != nil:
+							return false, err
+						case !st.Status.Released():
+							u = nil
+						}
+					}
 					updates[ev.UpdateID] = u
 				}
 				if u == nil {
 					continue
 				}
+				name := ev.Type
+				if ev.Type == patchgate.EventUpdatePosted {
+					name = patchgate.NotifyUpdateAdded
+					if u.Revision > 1 {
+						name = patchgate.NotifyUpdateRevised
+					}
+				}
 				for _, s := range subs {
-					if s.Wants(ev.Type) && s.MatchesUpdate(*u) {
+					if s.Wants(name) && s.MatchesUpdate(*u) {
 						add(s, ev)
 					}
 				}

@@ -101,6 +101,12 @@ func (f *fixture) publish(t *testing.T, id string, sev patchgate.Severity, kind 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Posted: only posted fixes are news.
+	_, err = f.db.TransitionUpdate(t.Context(), id, []patchgate.UpdateStatus{patchgate.StatusReceived}, patchgate.StatusPosted, true, f.clock.Now(),
+		patchgate.Event{Type: patchgate.EventUpdatePosted, Time: f.clock.Now(), Detail: "test fixture"})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func round(t *testing.T, d *Dispatcher) {

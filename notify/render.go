@@ -59,7 +59,7 @@ func (d *Dispatcher) render(ctx context.Context, dl patchgate.Delivery) (message
 	seen := map[string]int{}
 	for _, ev := range dl.Events {
 		switch ev.Type {
-		case patchgate.EventUpdateAdded, patchgate.EventUpdateRevised:
+		case patchgate.EventUpdateAdded, patchgate.EventUpdateRevised, patchgate.EventUpdatePosted:
 			u, err := d.store.GetUpdate(ctx, ev.UpdateID)
 			if patchgate.IsNotFound(err) {
 				continue

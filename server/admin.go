@@ -41,15 +41,30 @@ func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchgate.Invalid("severity", "must be one of %v", patchgate.Severities))
 		return
 	}
+	f.Status = patchgate.UpdateStatus(q.Get("status"))
+	if f.Status != "" && !f.Status.Valid() {
+		s.writeError(w, r, patchgate.Invalid("status", "must be one of %v", patchgate.Statuses))
+		return
+	}
 	us, err := s.store.ListUpdates(r.Context(), f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if us == nil {
-		us = []patchgate.Update{}
+	states, err := s.store.ReleaseStates(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, us)
+	byID := make(map[string]patchgate.ReleaseState, len(states))
+	for _, st := range states {
+		byID[st.UpdateID] = st
+	}
+	out := make([]adminapi.UpdateInfo, 0, len(us))
+	for _, u := range us {
+		out = append(out, adminapi.UpdateInfo{Update: u, Release: byID[u.ID]})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getUpdate(w http.ResponseWriter, r *http.Request) {
@@ -58,7 +73,12 @@ func (s *Server) getUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	st, err := s.store.ReleaseState(r.Context(), u.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.UpdateInfo{Update: u, Release: st})
 }
 
 func (s *Server) putContent(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +110,10 @@ func (s *Server) addUpdate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := checkAddPost(req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	for i, p := range u.Payloads {
 		size, ok, err := s.content.Has(p.SHA256)
 		if err != nil {
@@ -117,11 +141,23 @@ func (s *Server) addUpdate(w http.ResponseWriter, r *http.Request) {
 	if created {
 		s.invalidate()
 	}
+	st, err := s.store.ReleaseState(r.Context(), stored.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Post && !st.Status.Released() {
+		// Adding the same manifest with --post again posts nothing twice.
+		if st, err = s.post(r.Context(), r, stored.ID, patchgate.PostRequest{Force: req.Force, Reason: req.Reason}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, adminapi.AddUpdateResponse{Update: stored, Created: created})
+	writeJSON(w, status, adminapi.AddUpdateResponse{Update: stored, Created: created, Release: st})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
@@ -346,15 +382,13 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchgate.Invalid("emergency", "only an install can be an emergency"))
 		return
 	}
+	toTesting, err := s.checkApprovals(ctx, req.Updates, req.Action, req.Group)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var as []patchgate.Approval
-	for i, id := range req.Updates {
-		if _, err := s.store.GetUpdate(ctx, id); err != nil {
-			if patchgate.IsNotFound(err) {
-				err = patchgate.Invalid(fmt.Sprintf("updates[%d]", i), "no update %q", id)
-			}
-			s.writeError(w, r, err)
-			return
-		}
+	for _, id := range req.Updates {
 		as = append(as, patchgate.Approval{UpdateID: id, Group: req.Group, Action: req.Action, Deadline: deadline, Emergency: req.Emergency, CreatedBy: actor(r), CreatedAt: now})
 	}
 	ev := s.event(r, patchgate.EventApproved)
@@ -370,6 +404,10 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.invalidate()
+	if err := s.startTesting(ctx, r, toTesting, req.Group); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, adminapi.ApproveResponse{Approvals: as})
 }
 

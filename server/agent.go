@@ -234,6 +234,9 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.touch(hostID, s.now().UTC())
+	if n > 0 {
+		s.evaluateTests(ctx, req.Events)
+	}
 	writeJSON(w, http.StatusOK, agentapi.EventsResponse{Accepted: n})
 }
 

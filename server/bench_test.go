@@ -90,6 +90,10 @@ func setupBench(b *testing.B) *benchEnv {
 			if _, _, err := db.PutUpdate(ctx, u, patchgate.Event{Type: patchgate.EventUpdateAdded, Time: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
+			if _, err := db.TransitionUpdate(ctx, u.ID, []patchgate.UpdateStatus{patchgate.StatusReceived}, patchgate.StatusPosted, true, time.Now(),
+				patchgate.Event{Type: patchgate.EventUpdatePosted, Detail: "benchmark fixture"}); err != nil {
+				b.Fatal(err)
+			}
 		}
 		var tok adminapi.CreateTokenResponse
 		e.post(b, "/api/v1/tokens", admin, adminapi.CreateTokenRequest{Kind: patchgate.TokenEnroll}, &tok)

@@ -21,6 +21,11 @@ type snapshot struct {
 	approvals patchgate.ApprovalIndex
 	list      []patchgate.Approval
 	members   map[string][]string
+	// release is each update's status; testGroups the publisher's test
+	// groups. The catalog and approvals above are already filtered by
+	// patchgate.ReleasedView.
+	release    map[string]patchgate.UpdateStatus
+	testGroups []string
 	windowSnapshot
 }
 
@@ -53,6 +58,19 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	states, err := s.store.ReleaseStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	testGroups, err := s.store.TestGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	release := make(map[string]patchgate.UpdateStatus, len(states))
+	for _, st := range states {
+		release[st.UpdateID] = st.Status
+	}
+	updates, approvals = patchgate.ReleasedView(updates, approvals, release, testGroups)
 	members, err := s.store.Memberships(ctx)
 	if err != nil {
 		return nil, err
@@ -68,6 +86,8 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		approvals:      patchgate.NewApprovalIndex(approvals),
 		list:           approvals,
 		members:        members,
+		release:        release,
+		testGroups:     testGroups,
 		windowSnapshot: ws,
 	}
 	s.snap.cur.Store(snap)

@@ -247,6 +247,11 @@ func TestAtomFeed(t *testing.T) {
 	if f := get("?product=openssl"); len(f.Entries) != 1 || !strings.Contains(f.Entries[0].Title, "KB-2") {
 		t.Errorf("product filter: %+v", f.Entries)
 	}
+	// Only posted updates are news: a received one is not in the feed.
+	e.add("KB-3", "openssl", []byte("three"), nil)
+	if f := get(""); len(f.Entries) != 2 {
+		t.Errorf("a received update is in the feed: %+v", f.Entries)
+	}
 	resp, _ := http.Get(e.http.URL + "/feed.atom?kind=nope")
 	resp.Body.Close()
 	if resp.StatusCode != 400 {

@@ -44,6 +44,11 @@ type Config struct {
 	TouchFlushInterval time.Duration
 	// Notify configures the subscription and feed routes.
 	Notify NotifyConfig
+	// SLAWarn is how long before its SLA deadline an unposted update
+	// raises sla.approaching (default patchgate.SLAWarnDefault).
+	SLAWarn time.Duration
+	// SLACheckInterval is how often Run checks the SLA (default 1m).
+	SLACheckInterval time.Duration
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -66,6 +71,9 @@ type Server struct {
 	touches map[string]time.Time
 
 	notify NotifyConfig
+
+	slaWarn    time.Duration
+	slaCheckIv time.Duration
 }
 
 // New returns a server for cfg.
@@ -80,6 +88,15 @@ func New(cfg Config) *Server {
 		version:  cfg.Version,
 		touches:  make(map[string]time.Time),
 		notify:   cfg.Notify,
+
+		slaWarn:    cfg.SLAWarn,
+		slaCheckIv: cfg.SLACheckInterval,
+	}
+	if s.slaWarn <= 0 {
+		s.slaWarn = patchgate.SLAWarnDefault
+	}
+	if s.slaCheckIv <= 0 {
+		s.slaCheckIv = time.Minute
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -105,11 +122,14 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Run does the server's background work (flushing check-in times) until
-// ctx ends, then flushes once more.
+// Run does the server's background work (flushing check-in times, the
+// SLA check) until ctx ends, then flushes once more.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.flushIv)
 	defer t.Stop()
+	sla := time.NewTicker(s.slaCheckIv)
+	defer sla.Stop()
+	s.runSLACheck(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -117,6 +137,8 @@ func (s *Server) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			s.flushTouches(ctx)
+		case <-sla.C:
+			s.runSLACheck(ctx)
 		}
 	}
 }
@@ -165,6 +187,7 @@ func (s *Server) Handler() http.Handler {
 		"POST /api/v1/rollouts/{group}/resume":      s.resumeRollout,
 	}
 	maps.Copy(admin, s.notifyHandlers())
+	maps.Copy(admin, s.releaseHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]

@@ -109,7 +109,7 @@ func (e *env) publish(id, product, versions string, payload []byte, mut func(*pa
 		mut(&m)
 	}
 	var eb agentapi.ErrorBody
-	if st := e.call("POST", "/api/v1/updates", e.admin, adminapi.AddUpdateRequest{Manifest: m}, &eb); st != 201 && st != 200 {
+	if st := e.call("POST", "/api/v1/updates", e.admin, adminapi.AddUpdateRequest{Manifest: m, Post: true, Force: true, Reason: "test fixture"}, &eb); st != 201 && st != 200 {
 		e.t.Fatalf("add update %s: %d %+v", id, st, eb)
 	}
 }

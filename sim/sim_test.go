@@ -107,7 +107,7 @@ func (e *env) publish(id, product, versions string, size int) {
 	m := patchgate.Manifest{ID: id, Title: "fix " + id, Kind: patchgate.KindSecurity, Severity: patchgate.SeverityCritical,
 		Products: []patchgate.ProductConstraint{{Name: product, Versions: versions}}, Reboot: patchgate.RebootNever,
 		Payloads: []patchgate.ManifestPayload{{Name: id + ".sh", Size: int64(size), SHA256: sha, Installer: patchgate.InstallerExec}}}
-	e.call("POST", "/api/v1/updates", adminapi.AddUpdateRequest{Manifest: m}, nil)
+	e.call("POST", "/api/v1/updates", adminapi.AddUpdateRequest{Manifest: m, Post: true, Force: true, Reason: "simulation"}, nil)
 }
 
 func (e *env) approve(id string) {

@@ -74,6 +74,12 @@ func (db *DB) PutUpdate(ctx context.Context, u patchgate.Update, ev patchgate.Ev
 			return json.Unmarshal([]byte(oldDoc), &stored)
 		}
 		created = true
+		var prev patchgate.Update
+		if rev > 0 {
+			if err := json.Unmarshal([]byte(oldDoc), &prev); err != nil {
+				return err
+			}
+		}
 		u.Revision = rev + 1
 		u.CreatedAt = normTime(orTime(u.CreatedAt, ev.Time))
 		doc, err := json.Marshal(u)
@@ -99,6 +105,10 @@ func (db *DB) PutUpdate(ctx context.Context, u patchgate.Update, ev patchgate.Ev
 				return err
 			}
 		}
+		reset, err := receiveRevision(ctx, tx, rev, prev, u, ev.Time)
+		if err != nil {
+			return err
+		}
 		switch ev.Type {
 		case "", patchgate.EventUpdateAdded, patchgate.EventUpdateRevised:
 			ev.Type = patchgate.EventUpdateAdded
@@ -111,6 +121,9 @@ func (db *DB) PutUpdate(ctx context.Context, u patchgate.Update, ev patchgate.Ev
 		}
 		if ev.Detail == "" {
 			ev.Detail = fmt.Sprintf("revision %d", u.Revision)
+		}
+		if reset != "" {
+			ev.Detail += fmt.Sprintf(" (was %s: back to received)", reset)
 		}
 		stored = u
 		return appendEvent(ctx, tx, ev)
@@ -170,6 +183,10 @@ func (db *DB) ListUpdates(ctx context.Context, f patchgate.UpdateFilter) ([]patc
 	if f.Severity != "" {
 		where = append(where, "u.severity = ?")
 		args = append(args, string(f.Severity))
+	}
+	if f.Status != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM update_status s WHERE s.update_id = u.id AND s.status = ?)")
+		args = append(args, string(f.Status))
 	}
 	if f.Product != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM update_products p WHERE p.update_id = u.id AND p.product = ?)")

@@ -62,6 +62,10 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"RolloutPolicies", testRolloutPolicies},
 		{"RolloutStarts", testRolloutStarts},
 		{"RolloutConcurrentStarts", testRolloutConcurrentStarts},
+		{"ReleaseStates", testReleaseStates},
+		{"TestGroups", testTestGroups},
+		{"SLAPolicy", testSLAPolicy},
+		{"SLAEventsOnce", testSLAEventsOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

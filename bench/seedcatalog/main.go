@@ -72,7 +72,9 @@ func main() {
 					Products: []patchgate.ProductConstraint{{Name: fmt.Sprintf("p%03d", i%*products), Versions: ">=1.0, <2.0"}},
 					Reboot:   patchgate.RebootNever,
 					Payloads: []patchgate.ManifestPayload{{Name: "fix.sh", Size: int64(len(payload)), SHA256: sha, Installer: patchgate.InstallerExec}}}
-				data, _ := json.Marshal(adminapi.AddUpdateRequest{Manifest: m})
+				// Posted at once: the benchmarks measure plans, not the release
+				// lifecycle.
+				data, _ := json.Marshal(adminapi.AddUpdateRequest{Manifest: m, Post: true, Force: true, Reason: "synthetic benchmark catalog"})
 				if err := do("POST", "/api/v1/updates", bytes.NewReader(data), "application/json"); err != nil {
 					log.Fatal(err)
 				}

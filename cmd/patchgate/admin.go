@@ -38,6 +38,7 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.webhookCmd(),
 		a.windowCmd(),
 		a.rolloutCmd(),
+		a.releaseCmd(),
 	)
 }
 

@@ -312,7 +312,8 @@ func TestUpdateAdd(t *testing.T) {
 				return
 			}
 			u.Revision = 1
-			answerJSON(w, http.StatusCreated, adminapi.AddUpdateResponse{Update: u, Created: created})
+			answerJSON(w, http.StatusCreated, adminapi.AddUpdateResponse{Update: u, Created: created,
+				Release: patchgate.ReleaseState{UpdateID: u.ID, Status: patchgate.StatusReceived, Revision: 1}})
 		default:
 			w.WriteHeader(404)
 		}
@@ -321,7 +322,7 @@ func TestUpdateAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != "added PG-2026-001 revision 1\n" {
+	if out != "added PG-2026-001 revision 1: received\n" {
 		t.Errorf("output %q", out)
 	}
 	reqs := f.all()
@@ -346,7 +347,7 @@ func TestUpdateAdd(t *testing.T) {
 
 	created = false
 	out, _, err = runCLI(t, "--server", ts.URL, "--token", "tok", "update", "add", manifest, "--payload", sh, "--payload", deb)
-	if err != nil || out != "PG-2026-001 unchanged (revision 1)\n" {
+	if err != nil || out != "PG-2026-001 unchanged (revision 1): received\n" {
 		t.Errorf("second add: %q %v", out, err)
 	}
 }
@@ -502,7 +503,7 @@ func TestApproveAndUnapprove(t *testing.T) {
 }
 
 func TestListingsHonourJSON(t *testing.T) {
-	body := `[{"id":"PG-1","revision":2,"title":"T","kind":"hotfix","severity":"high","products":[{"name":"db"}],"reboot":"may","payloads":[]}]`
+	body := `[{"id":"PG-1","revision":2,"title":"T","kind":"hotfix","severity":"high","products":[{"name":"db"}],"reboot":"may","payloads":[],"release":{"status":"posted"}}]`
 	ts, f := newFakeServer(t, func(w http.ResponseWriter, r recorded) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, body)
@@ -524,7 +525,7 @@ func TestListingsHonourJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.Reset()
-	want.WriteString("ID    REV  KIND    SEVERITY  PRODUCTS  TITLE\nPG-1  2    hotfix  high      db        T\n")
+	want.WriteString("ID    REV  STATUS  KIND    SEVERITY  PRODUCTS  TITLE\nPG-1  2    posted  hotfix  high      db        T\n")
 	if out != want.String() {
 		t.Errorf("table:\n%s\nwant:\n%s", out, want.String())
 	}

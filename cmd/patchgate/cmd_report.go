@@ -13,9 +13,9 @@ import (
 func (a *adminCLI) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Reports: compliance per update and group",
+		Short: "Reports: compliance per update and group, the release SLA",
 	}
-	cmd.AddCommand(a.reportComplianceCmd())
+	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd())
 	return cmd
 }
 

@@ -23,16 +23,18 @@ import (
 func (a *adminCLI) updateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update",
-		Short: "Add, list and show updates",
+		Short: "Add, post, withdraw, list and show updates",
 	}
-	cmd.AddCommand(a.updateAddCmd(), a.updateListCmd(), a.updateShowCmd())
+	cmd.AddCommand(a.updateAddCmd(), a.updateListCmd(), a.updateShowCmd(),
+		a.updatePostCmd(), a.updateWithdrawCmd(), a.updateStatusCmd())
 	return cmd
 }
 
 func (a *adminCLI) updateAddCmd() *cobra.Command {
 	var payloads []string
+	var post postFlags
 	cmd := &cobra.Command{
-		Use:   "add MANIFEST --payload FILE [FILE...]",
+		Use:   "add MANIFEST --payload FILE [FILE...] [--post --force --reason TEXT]",
 		Short: "Upload an update's payloads and add it (or a new revision of it)",
 		Long: `Add an update described by MANIFEST (YAML or JSON).
 
@@ -41,14 +43,29 @@ base name (--payload may be repeated; further arguments after MANIFEST are
 payload files too). The CLI computes each file's sha256 and size, refuses a
 file that differs from a sha256 or size stated in the manifest, uploads the
 payloads, then adds the update. Adding the same manifest again changes
-nothing; a changed one becomes a new revision.`,
+nothing; a changed one becomes a new revision.
+
+A new update is received: only test groups may install it until it is
+tested and posted (patchgate update post). A new revision that changes
+what hosts run (payloads, installer arguments, products, prerequisites,
+reboot) goes back to received and leaves production plans until posted
+again; one that changes only words keeps its status.
+
+--post --force --reason TEXT posts the update at once, untested (a site
+server's own quick fix); the reason goes to the audit log.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := post.check(); err != nil {
+				return err
+			}
 			files := append(append([]string(nil), payloads...), args[1:]...)
-			return a.updateAdd(cmd, args[0], files)
+			return a.updateAdd(cmd, args[0], files, post)
 		},
 	}
 	cmd.Flags().StringArrayVar(&payloads, "payload", nil, "payload `FILE` (repeatable)")
+	cmd.Flags().BoolVar(&post.post, "post", false, "post the update at once (needs --force and --reason)")
+	cmd.Flags().BoolVar(&post.force, "force", false, "with --post: post although untested")
+	cmd.Flags().StringVar(&post.reason, "reason", "", "with --post --force: why, for the audit log")
 	return cmd
 }
 
@@ -60,7 +77,29 @@ type localPayload struct {
 	size   int64
 }
 
-func (a *adminCLI) updateAdd(cmd *cobra.Command, manifestPath string, files []string) error {
+// postFlags are update add's --post --force --reason.
+type postFlags struct {
+	post, force bool
+	reason      string
+}
+
+func (p postFlags) check() error {
+	if !p.post {
+		if p.force {
+			return patchgate.Invalid("--force", "only with --post")
+		}
+		if p.reason != "" {
+			return patchgate.Invalid("--reason", "only with --post")
+		}
+		return nil
+	}
+	if !p.force {
+		return patchgate.Invalid("--force", "an added update is untested: --post needs --force and --reason (or test it and run update post)")
+	}
+	return checkReasonFlag(p.reason, true)
+}
+
+func (a *adminCLI) updateAdd(cmd *cobra.Command, manifestPath string, files []string, post postFlags) error {
 	m, err := readManifest(manifestPath)
 	if err != nil {
 		return err
@@ -85,7 +124,7 @@ func (a *adminCLI) updateAdd(cmd *cobra.Command, manifestPath string, files []st
 		}
 	}
 	var raw json.RawMessage
-	if err := c.do(ctx, "POST", "/api/v1/updates", nil, adminapi.AddUpdateRequest{Manifest: m}, &raw); err != nil {
+	if err := c.do(ctx, "POST", "/api/v1/updates", nil, adminapi.AddUpdateRequest{Manifest: m, Post: post.post, Force: post.force, Reason: post.reason}, &raw); err != nil {
 		return err
 	}
 	var resp adminapi.AddUpdateResponse
@@ -99,9 +138,9 @@ func (a *adminCLI) updateAdd(cmd *cobra.Command, manifestPath string, files []st
 			id = m.ID
 		}
 		if resp.Created {
-			_, err = fmt.Fprintf(out, "added %s revision %d\n", id, resp.Update.Revision)
+			_, err = fmt.Fprintf(out, "added %s revision %d: %s\n", id, resp.Update.Revision, resp.Release.Status)
 		} else {
-			_, err = fmt.Fprintf(out, "%s unchanged (revision %d)\n", id, resp.Update.Revision)
+			_, err = fmt.Fprintf(out, "%s unchanged (revision %d): %s\n", id, resp.Update.Revision, resp.Release.Status)
 		}
 		return err
 	})
@@ -229,7 +268,7 @@ func uploadPayload(ctx context.Context, c *apiClient, lp localPayload) error {
 }
 
 func (a *adminCLI) updateListCmd() *cobra.Command {
-	var kind, severity, product string
+	var kind, severity, product, status string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List updates (latest revision of each)",
@@ -241,6 +280,9 @@ func (a *adminCLI) updateListCmd() *cobra.Command {
 			if err := checkSeverityFlag("--severity", severity); err != nil {
 				return err
 			}
+			if err := checkStatusFlag("--status", status); err != nil {
+				return err
+			}
 			if product != "" && !patchgate.ValidProductName(product) {
 				return patchgate.Invalid("--product", "%q is not a product name (lowercase letters, digits and . _ + -)", product)
 			}
@@ -248,19 +290,20 @@ func (a *adminCLI) updateListCmd() *cobra.Command {
 			setQuery(q, "kind", kind)
 			setQuery(q, "severity", severity)
 			setQuery(q, "product", product)
+			setQuery(q, "status", status)
 			raw, err := a.get(cmd.Context(), "/api/v1/updates", q)
 			if err != nil {
 				return err
 			}
-			var updates []patchgate.Update
+			var updates []adminapi.UpdateInfo
 			if err := decodeList(raw, "updates", &updates); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			return a.show(out, raw, func() error {
-				t := newTextTable(out, "ID", "REV", "KIND", "SEVERITY", "PRODUCTS", "TITLE")
+				t := newTextTable(out, "ID", "REV", "STATUS", "KIND", "SEVERITY", "PRODUCTS", "TITLE")
 				for _, u := range updates {
-					t.row(u.ID, itoaCell(u.Revision), string(u.Kind), string(u.Severity),
+					t.row(u.ID, itoaCell(u.Revision), string(u.Release.Status), string(u.Kind), string(u.Severity),
 						truncateText(productList(u.Products), 40), truncateText(u.Title, 60))
 				}
 				return t.flush()
@@ -271,6 +314,7 @@ func (a *adminCLI) updateListCmd() *cobra.Command {
 	f.StringVar(&kind, "kind", "", "only updates of this kind: "+joinKinds())
 	f.StringVar(&severity, "severity", "", "only updates of this severity: "+joinSeverities())
 	f.StringVar(&product, "product", "", "only updates that apply to this product")
+	f.StringVar(&status, "status", "", "only updates in this release status: received, testing, tested, failed, posted, superseded, withdrawn")
 	return cmd
 }
 
@@ -306,20 +350,27 @@ func (a *adminCLI) updateShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var u patchgate.Update
+			var u adminapi.UpdateInfo
 			if err := json.Unmarshal(raw, &u); err != nil {
 				return unexpectedAnswer(err)
 			}
 			out := cmd.OutOrStdout()
-			return a.show(out, raw, func() error { return writeUpdateDetail(out, u) })
+			return a.show(out, raw, func() error { return writeUpdateDetail(out, u.Update, u.Release) })
 		},
 	}
 }
 
-func writeUpdateDetail(w io.Writer, u patchgate.Update) error {
+func writeUpdateDetail(w io.Writer, u patchgate.Update, st patchgate.ReleaseState) error {
 	kv := newTextTable(w)
 	kv.row("ID:", u.ID)
 	kv.row("Revision:", itoaCell(u.Revision))
+	if st.Status != "" {
+		status := string(st.Status) + " since " + stampText(st.Since)
+		if st.Forced {
+			status += " (forced: untested)"
+		}
+		kv.row("Status:", status)
+	}
 	kv.row("Title:", u.Title)
 	kv.row("Kind:", string(u.Kind))
 	kv.row("Severity:", string(u.Severity))

@@ -115,7 +115,8 @@ func runDemo(ctx context.Context, o *demoOptions, asJSON bool, out io.Writer) er
 	readyc := make(chan ready, 1)
 	errc := make(chan error, 1)
 	var serverOut strings.Builder
-	so := &serveOptions{Data: filepath.Join(dir, "server"), Listen: "127.0.0.1:0", MaxPayload: 64 << 20, LogLevel: "error"}
+	so := &serveOptions{Data: filepath.Join(dir, "server"), Listen: "127.0.0.1:0", MaxPayload: 64 << 20, LogLevel: "error",
+		Notify: notifyOptions{Poll: 5 * time.Second}}
 	go func() {
 		errc <- runServe(srvCtx, so, &serverOut, func(u, fp, tok string) { readyc <- ready{u, fp, tok} })
 	}()
@@ -144,6 +145,10 @@ func runDemo(ctx context.Context, o *demoOptions, asJSON bool, out io.Writer) er
 		}
 	}
 	step("created groups test and prod")
+	if err := c.do(ctx, "PUT", "/api/v1/release/test-groups/test", nil, nil, nil); err != nil {
+		return err
+	}
+	step("designated test as the test group: received updates are tested there before they are posted")
 
 	payloadDir := filepath.Join(dir, "payloads")
 	if err := os.MkdirAll(payloadDir, 0o755); err != nil {
@@ -170,18 +175,16 @@ func runDemo(ctx context.Context, o *demoOptions, asJSON bool, out io.Writer) er
 		if len(m.Requires) > 0 {
 			extra = ", requires " + strings.Join(m.Requires, ",")
 		}
-		step("published %s (%s, %s%s)", m.ID, m.Kind, m.Severity, extra)
+		step("added %s (%s, %s%s): received", m.ID, m.Kind, m.Severity, extra)
 	}
+	// Testing: approve for the test group, which starts the tests.
 	for _, d := range catalog {
-		for group, action := range d.approve {
-			req := adminapi.ApproveRequest{Updates: []string{d.manifest.ID}, Group: group, Action: action}
-			if action == patchgate.ActionInstall && group == "prod" {
-				req.Deadline = "72h"
-			}
+		if action, ok := d.approve["test"]; ok {
+			req := adminapi.ApproveRequest{Updates: []string{d.manifest.ID}, Group: "test", Action: action}
 			if err := c.do(ctx, "POST", "/api/v1/approvals", nil, req, nil); err != nil {
 				return err
 			}
-			step("%s %s for group %s", action, d.manifest.ID, group)
+			step("%s %s for test group test: testing", action, d.manifest.ID)
 		}
 	}
 
@@ -221,8 +224,9 @@ func runDemo(ctx context.Context, o *demoOptions, asJSON bool, out io.Writer) er
 		agents = append(agents, a)
 		step("enrolled %s into %s (%s)", h.name, h.group, h.mode)
 	}
-	for i, a := range agents {
-		h := demoFleet()[i]
+	fleet := demoFleet()
+	runAgent := func(i int) {
+		h, a := fleet[i], agents[i]
 		sum, err := a.RunOnce(ctx)
 		switch {
 		case sum.Manual:
@@ -231,6 +235,53 @@ func runDemo(ctx context.Context, o *demoOptions, asJSON bool, out io.Writer) er
 			step("%s: %d installed, %d failed (%v)", h.name, sum.Installed, sum.Failed, err)
 		default:
 			step("%s: %d installed", h.name, sum.Installed)
+		}
+	}
+	// The test hosts first: their reports decide the tests.
+	for i, h := range fleet {
+		if h.group == "test" {
+			runAgent(i)
+		}
+	}
+	// Posting: tested updates as they are; the others (not covered by the
+	// test ring) forced, with the reason in the audit log.
+	for _, d := range catalog {
+		var st patchgate.ReleaseState
+		var info adminapi.UpdateInfo
+		if err := c.do(ctx, "GET", "/api/v1/updates/"+d.manifest.ID, nil, nil, &info); err != nil {
+			return err
+		}
+		req := adminapi.PostUpdateRequest{}
+		if info.Release.Status != patchgate.StatusTested {
+			req = adminapi.PostUpdateRequest{Force: true, Reason: "demo: not covered by the test ring"}
+		}
+		if err := c.do(ctx, "POST", "/api/v1/updates/"+d.manifest.ID+"/post", nil, req, &st); err != nil {
+			return err
+		}
+		how := "tested"
+		if st.Forced {
+			how = fmt.Sprintf("%s, forced", info.Release.Status)
+		}
+		step("posted %s (%s)", d.manifest.ID, how)
+	}
+	for _, d := range catalog {
+		for group, action := range d.approve {
+			if group == "test" {
+				continue
+			}
+			req := adminapi.ApproveRequest{Updates: []string{d.manifest.ID}, Group: group, Action: action}
+			if action == patchgate.ActionInstall && group == "prod" {
+				req.Deadline = "72h"
+			}
+			if err := c.do(ctx, "POST", "/api/v1/approvals", nil, req, nil); err != nil {
+				return err
+			}
+			step("%s %s for group %s", action, d.manifest.ID, group)
+		}
+	}
+	for i, h := range fleet {
+		if h.group != "test" {
+			runAgent(i)
 		}
 	}
 

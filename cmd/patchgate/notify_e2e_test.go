@@ -118,7 +118,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 	manifest := writeFile(t, dir, "update.yaml", testManifest)
 	sh := writeFile(t, dir, "fix.sh", "#!/bin/sh\necho fixed\n")
 	deb := writeFile(t, dir, "fix.deb", "debian package")
-	if _, err := cli("update", "add", manifest, "--payload", sh, deb); err != nil {
+	if _, err := cli("update", "add", manifest, "--payload", sh, deb, "--post", "--force", "--reason", "e2e"); err != nil {
 		t.Fatal(err)
 	}
 	if !sink.Wait(10*time.Second, func(ms []mailsink.Message) bool { return len(ms) >= 1 }) {

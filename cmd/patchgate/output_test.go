@@ -223,7 +223,7 @@ func TestUpdateDetail(t *testing.T) {
 		Supersedes: []string{"PG-0"}, Reboot: patchgate.RebootNever,
 		Payloads: []patchgate.Payload{{Name: "sr.deb", Size: 10, SHA256: strings.Repeat("d", 64), Installer: patchgate.InstallerDpkg}}}
 	var buf bytes.Buffer
-	if err := writeUpdateDetail(&buf, u); err != nil {
+	if err := writeUpdateDetail(&buf, u, patchgate.ReleaseState{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"Revision:    3", "Products:    cisco.ucce >=7.2", "CVEs:        CVE-2026-1234", "Supersedes:  PG-0", "Requires:    none",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/pki"
 	"github.com/patchgate/patchgate/server"
@@ -32,6 +33,8 @@ type serveOptions struct {
 	LogLevel     string
 	DebugListen  string
 	Notify       notifyOptions
+	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
+	SLAWarn time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -61,6 +64,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
+	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
@@ -74,6 +78,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		return fmt.Errorf("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.SLAWarn < 0 || o.SLAWarn > 30*24*time.Hour {
+		return errors.New("--sla-warn: must be between 0 and 720h")
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -96,7 +103,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, Notify: ns.server})
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, Notify: ns.server,
+		SLAWarn: o.SLAWarn})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)

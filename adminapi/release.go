@@ -1,0 +1,92 @@
+package adminapi
+
+import (
+	"time"
+
+	"github.com/patchgate/patchgate"
+)
+
+// UpdateInfo is an update with its release state: the rows of GET
+// /api/v1/updates and the answer of GET /api/v1/updates/{id}. The update's
+// fields stay at the top level, so older clients read it as an Update.
+type UpdateInfo struct {
+	patchgate.Update
+	Release patchgate.ReleaseState `json:"release"`
+}
+
+// UpdateHistory is GET /api/v1/updates/{id}/history: the release state
+// and the events of the update's lifecycle, oldest first.
+type UpdateHistory struct {
+	Release patchgate.ReleaseState `json:"release"`
+	Events  []patchgate.Event      `json:"events"`
+}
+
+// PostUpdateRequest is POST /api/v1/updates/{id}/post. Force posts an
+// update that has not passed its tests; it needs a Reason, which goes to
+// the audit log.
+type PostUpdateRequest struct {
+	Force  bool   `json:"force,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// WithdrawUpdateRequest is POST /api/v1/updates/{id}/withdraw.
+type WithdrawUpdateRequest struct {
+	Reason string `json:"reason"`
+}
+
+// MaxReasonBytes bounds the reason of a post or withdrawal.
+const MaxReasonBytes = 1024
+
+// SLAPolicyInfo is GET /api/v1/release/sla and the answer of PUT: the
+// longest time from received to posted per severity (absent: no SLA), and
+// how long before the deadline an update counts as approaching it.
+type SLAPolicyInfo struct {
+	Max  map[patchgate.Severity]string `json:"max"`
+	Warn string                        `json:"warn"`
+}
+
+// SetSLARequest is PUT /api/v1/release/sla/{severity}: Max is a duration
+// ("24h", "72h"); "0" or "none" removes the severity's SLA.
+type SetSLARequest struct {
+	Max string `json:"max"`
+}
+
+// SLAReport is GET /api/v1/reports/sla.
+type SLAReport struct {
+	GeneratedAt time.Time          `json:"generated_at"`
+	Rows        []patchgate.SLARow `json:"rows"`
+}
+
+// ConsolidateRequest is POST /api/v1/release/consolidate: build the next
+// Service Release of a product line (or, with DryRun, say what it would
+// be).
+type ConsolidateRequest struct {
+	Product string `json:"product"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+}
+
+// ConsolidateResponse is what was built (Created), would be built
+// (DryRun), or why nothing is (Reason).
+type ConsolidateResponse struct {
+	patchgate.Consolidation
+	DryRun  bool                    `json:"dry_run,omitempty"`
+	Created bool                    `json:"created"`
+	Release *patchgate.ReleaseState `json:"release,omitempty"`
+}
+
+func init() {
+	for k, d := range map[string]doc{
+		"GET /api/v1/updates/{id}/history":           {summary: "An update's release state and lifecycle events (who, when, why)", response: UpdateHistory{}},
+		"POST /api/v1/updates/{id}/post":             {summary: "Post a tested update (force and reason post an untested one, audited)", request: PostUpdateRequest{}, response: patchgate.ReleaseState{}},
+		"POST /api/v1/updates/{id}/withdraw":         {summary: "Withdraw an update: it leaves plans and approvals stop applying", request: WithdrawUpdateRequest{}, response: patchgate.ReleaseState{}},
+		"GET /api/v1/release/test-groups":            {summary: "The groups whose hosts test received updates", response: []string{}},
+		"PUT /api/v1/release/test-groups/{group}":    {summary: "Designate a group as a test group"},
+		"DELETE /api/v1/release/test-groups/{group}": {summary: "A group stops being a test group"},
+		"GET /api/v1/release/sla":                    {summary: "The SLA policy: longest time from received to posted per severity", response: SLAPolicyInfo{}},
+		"PUT /api/v1/release/sla/{severity}":         {summary: "Set (or remove, with 0) the SLA of a severity", request: SetSLARequest{}, response: SLAPolicyInfo{}},
+		"POST /api/v1/release/consolidate":           {summary: "Build the next Service Release of a product from the hotfixes posted since the previous one (dry_run: only say what)", request: ConsolidateRequest{}, response: ConsolidateResponse{}},
+		"GET /api/v1/reports/sla":                    {summary: "Time to post, remaining time or breach of each unposted or recently posted update", response: SLAReport{}},
+	} {
+		docs[k] = d
+	}
+}

@@ -1,0 +1,6 @@
+package server
+
+import "context"
+
+// CheckSLA runs one SLA check, as Run's ticker does.
+func (s *Server) CheckSLA(ctx context.Context) (int, error) { return s.checkSLA(ctx) }

@@ -1,0 +1,47 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate"
+)
+
+// TestMigrationPostsExistingUpdates: updates stored before the release
+// lifecycle existed were visible to every group; after the upgrade they
+// are posted, as of when they were added, so that nothing leaves a plan.
+func TestMigrationPostsExistingUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "patchgate.db")
+	db, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	added := time.Date(2025, 11, 30, 23, 0, 0, 0, time.UTC)
+	u := patchgate.Update{ID: "OLD-1", Title: "t", Kind: patchgate.KindHotfix, Severity: patchgate.SeverityCritical,
+		Products: []patchgate.ProductConstraint{{Name: "app"}}, Reboot: patchgate.RebootNever, CreatedAt: added}
+	if _, _, err := db.PutUpdate(ctx, u, patchgate.Event{Type: patchgate.EventUpdateAdded, Time: added}); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the schema before 0004, data kept.
+	for _, q := range []string{`DROP TABLE update_status`, `DROP TABLE test_groups`, `DROP TABLE sla_policy`,
+		`DELETE FROM schema_migrations WHERE version = 4`} {
+		if _, err := db.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	db.Close()
+	db, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st, err := db.ReleaseState(ctx, "OLD-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != patchgate.StatusPosted || !st.PostedAt.Equal(added) || !st.ReceivedAt.Equal(added) || st.Revision != 1 {
+		t.Errorf("after the upgrade: %+v, want posted at %s", st, added)
+	}
+}
