@@ -215,7 +215,7 @@ func writeComplianceTable(w io.Writer, rows []patchgate.ComplianceRow) error {
 		}
 		t.row(r.UpdateID, r.Group, approval, itoaCell(r.Hosts), itoaCell(r.Installed), itoaCell(r.Needed),
 			itoaCell(r.InProgress), itoaCell(r.Failed), itoaCell(r.NotApplicable), itoaCell(r.RebootPending),
-			itoaCell(r.Unknown), itoaCell(r.ManualActionRequired), percentDown(r.Compliant()))
+			itoaCell(r.Unknown), itoaCell(r.ManualActionRequired), compliantCell(r))
 	}
 	return t.flush()
 }
@@ -251,3 +251,12 @@ func csvText(s string) string {
 }
 
 func itoaCell(n int) string { return strconv.Itoa(n) }
+
+// compliantCell is the COMPLIANT% cell; a declined update is never offered,
+// so a percentage of hosts "needing" it would only alarm.
+func compliantCell(r patchgate.ComplianceRow) string {
+	if r.Approval == patchgate.ActionDecline {
+		return "declined"
+	}
+	return percentDown(r.Compliant())
+}
