@@ -229,7 +229,7 @@ func (e fatalError) Error() string { return e.err.Error() }
 // side effect and queueing an event for it. It returns an error if the
 // item failed (reported as a failed event), or a fatalError.
 func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchgate.PlanItem, sum *Summary) error {
-	if err := checkItem(item); err != nil {
+	if err := agentapi.CheckPlanItem(item, MaxPayloadSize); err != nil {
 		sum.Failed++
 		if !agentapi.ValidID(item.UpdateID) {
 			a.log.Error("plan item refused", "update", item.UpdateID, "err", err)
@@ -386,30 +386,6 @@ func (a *Agent) sendSoon(ctx context.Context, id *identity) {
 	}
 }
 
-// checkItem refuses plan items the agent must not act on, before anything
-// is downloaded.
-func checkItem(item patchgate.PlanItem) error {
-	if !agentapi.ValidID(item.UpdateID) {
-		return fmt.Errorf("invalid update id %q", item.UpdateID)
-	}
-	if item.Action != patchgate.ActionInstall && item.Action != patchgate.ActionUninstall {
-		return fmt.Errorf("plan asks for action %q: only install and uninstall are carried out", item.Action)
-	}
-	if len(item.Payloads) == 0 {
-		return errors.New("the update has no payloads")
-	}
-	for i, p := range item.Payloads {
-		switch {
-		case !agentapi.ValidSHA256(p.SHA256):
-			return fmt.Errorf("payload %d (%q): invalid sha256 %q", i, p.Name, p.SHA256)
-		case p.Size <= 0 || p.Size > MaxPayloadSize:
-			return fmt.Errorf("payload %d (%q): size %d out of range", i, p.Name, p.Size)
-		case !p.Installer.Valid():
-			return fmt.Errorf("payload %d (%q): installer %q is not in the closed set this agent runs", i, p.Name, p.Installer)
-		}
-	}
-	return nil
-}
 
 // cleanStaging removes downloads of payloads the plan no longer names.
 func (a *Agent) cleanStaging(plan patchgate.Plan) {

@@ -482,7 +482,7 @@ func (r *runner) checkin(ctx context.Context, h *host) (patchgate.Plan, string, 
 
 // apply carries out one plan item and reports whether it succeeded.
 func (r *runner) apply(ctx context.Context, h *host, item patchgate.PlanItem) bool {
-	if err := checkItem(item); err != nil {
+	if err := agentapi.CheckPlanItem(item, agentapi.MaxContentBytes); err != nil {
 		if agentapi.ValidID(item.UpdateID) {
 			r.queue(h, item.UpdateID, patchgate.StateFailed, -1, err.Error())
 		}
@@ -537,29 +537,6 @@ func (r *runner) apply(ctx context.Context, h *host, item patchgate.PlanItem) bo
 	return true
 }
 
-// checkItem refuses plan items an agent would refuse.
-func checkItem(item patchgate.PlanItem) error {
-	if !agentapi.ValidID(item.UpdateID) {
-		return fmt.Errorf("invalid update id %q", item.UpdateID)
-	}
-	if item.Action != patchgate.ActionInstall && item.Action != patchgate.ActionUninstall {
-		return fmt.Errorf("plan asks for action %q: only install and uninstall are carried out", item.Action)
-	}
-	if len(item.Payloads) == 0 {
-		return errors.New("the update has no payloads")
-	}
-	for i, p := range item.Payloads {
-		switch {
-		case !agentapi.ValidSHA256(p.SHA256):
-			return fmt.Errorf("payload %d (%q): invalid sha256 %q", i, p.Name, p.SHA256)
-		case p.Size <= 0 || p.Size > agentapi.MaxContentBytes:
-			return fmt.Errorf("payload %d (%q): size %d out of range", i, p.Name, p.Size)
-		case !p.Installer.Valid():
-			return fmt.Errorf("payload %d (%q): installer %q is not in the closed set", i, p.Name, p.Installer)
-		}
-	}
-	return nil
-}
 
 // verifyError is a download that did not verify.
 type verifyError struct {
