@@ -386,7 +386,6 @@ func (a *Agent) sendSoon(ctx context.Context, id *identity) {
 	}
 }
 
-
 // cleanStaging removes downloads of payloads the plan no longer names.
 func (a *Agent) cleanStaging(plan patchgate.Plan) {
 	keep := map[string]bool{}

@@ -537,7 +537,6 @@ func (r *runner) apply(ctx context.Context, h *host, item patchgate.PlanItem) bo
 	return true
 }
 
-
 // verifyError is a download that did not verify.
 type verifyError struct {
 	kind string
