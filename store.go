@@ -116,6 +116,11 @@ type DeploymentStore interface {
 	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
 	// AppendEvent appends an admin or system event on its own.
 	AppendEvent(ctx context.Context, ev Event) error
+	// PruneEvents deletes the events of the activity log appended before
+	// the first one dated at or after cutoff (the log is kept in append
+	// order, so the cut is a range of sequence numbers), at most limit of
+	// them, and returns how many it deleted.
+	PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
 // Store is everything a server needs, implemented by sqlite and postgres.

@@ -4,3 +4,6 @@ import "context"
 
 // CheckSLA runs one SLA check, as Run's ticker does.
 func (s *Server) CheckSLA(ctx context.Context) (int, error) { return s.checkSLA(ctx) }
+
+// PruneEvents applies the event retention once, as Run's ticker does.
+func (s *Server) PruneEvents(ctx context.Context) { s.pruneEvents(ctx) }

@@ -34,6 +34,9 @@ type Config struct {
 	Clock   func() time.Time
 	// MaxPayloadBytes limits one uploaded payload (default 4 GiB).
 	MaxPayloadBytes int64
+	// EventRetention is how long the activity log keeps events (0 = for
+	// ever); older ones are pruned hourly.
+	EventRetention time.Duration
 	// Version is reported in the OpenAPI document.
 	Version string
 	// NoGroupCommit commits every agent report in its own transaction
@@ -60,6 +63,7 @@ type Server struct {
 	maxBytes int64
 	flushIv  time.Duration
 	version  string
+	retain   time.Duration
 
 	snap  snapshotCache
 	hosts hostCache
@@ -86,6 +90,7 @@ func New(cfg Config) *Server {
 		maxBytes: cfg.MaxPayloadBytes,
 		flushIv:  cfg.TouchFlushInterval,
 		version:  cfg.Version,
+		retain:   cfg.EventRetention,
 		touches:  make(map[string]time.Time),
 		notify:   cfg.Notify,
 
@@ -129,7 +134,10 @@ func (s *Server) Run(ctx context.Context) {
 	defer t.Stop()
 	sla := time.NewTicker(s.slaCheckIv)
 	defer sla.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
 	s.runSLACheck(ctx)
+	s.pruneEvents(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -139,7 +147,33 @@ func (s *Server) Run(ctx context.Context) {
 			s.flushTouches(ctx)
 		case <-sla.C:
 			s.runSLACheck(ctx)
+		case <-prune.C:
+			s.pruneEvents(ctx)
 		}
+	}
+}
+
+// pruneEvents applies the event retention, in bounded batches so that
+// agents' reports are not held up behind one long delete.
+func (s *Server) pruneEvents(ctx context.Context) {
+	if s.retain <= 0 {
+		return
+	}
+	cutoff := s.now().Add(-s.retain)
+	total := 0
+	for range 100 {
+		n, err := s.store.PruneEvents(ctx, cutoff, 10000)
+		if err != nil {
+			s.log.Error("pruning the activity log failed", "err", err)
+			return
+		}
+		total += n
+		if n < 10000 {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("pruned the activity log", "events", total, "older than", cutoff.Format(time.RFC3339))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"github.com/patchgate/patchgate"
 )
@@ -201,4 +202,35 @@ func (db *DB) AppendEvent(ctx context.Context, ev patchgate.Event) error {
 	return db.write(ctx, "sqlite: append event", func(tx *sql.Tx) error {
 		return appendEvent(ctx, tx, ev)
 	})
+}
+
+// PruneEvents implements patchgate.DeploymentStore. Finding the cut walks
+// the log from its oldest event and stops at the first one inside the
+// retention period, so it costs what it deletes; no index on time is
+// needed on the ingestion hot path.
+func (db *DB) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var deleted int
+	err := db.write(ctx, "sqlite: prune events", func(tx *sql.Tx) error {
+		var first sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM events WHERE at >= ? ORDER BY seq LIMIT 1`, fmtTime(cutoff)).Scan(&first); err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		q := `DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)`
+		args := []any{limit}
+		if first.Valid {
+			q = `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq < ? ORDER BY seq LIMIT ?)`
+			args = []any{first.Int64, limit}
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		deleted = int(n)
+		return err
+	})
+	return deleted, err
 }

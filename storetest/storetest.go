@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"DeploymentEventGroups", testDeploymentEventGroups},
 		{"ListEvents", testListEvents},
 		{"AppendEvent", testAppendEvent},
+		{"PruneEvents", testPruneEvents},
 		{"AdminEvents", testAdminEvents},
 		{"FailedAdminActionsAppendNothing", testFailedAdminActions},
 		{"Subscriptions", testSubscriptions},

@@ -32,6 +32,7 @@ type serveOptions struct {
 	MaxPayload   int64
 	LogLevel     string
 	DebugListen  string
+	Retention    time.Duration
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
@@ -63,6 +64,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed server certificate")
 	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	addNotifyFlags(f, &o.Notify)
@@ -80,6 +82,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if o.SLAWarn < 0 || o.SLAWarn > 30*24*time.Hour {
 		return errors.New("--sla-warn: must be between 0 and 720h")
+	}
+	if o.Retention < 0 {
+		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -103,7 +108,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, Notify: ns.server,
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, Notify: ns.server,
 		SLAWarn: o.SLAWarn})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
