@@ -96,6 +96,9 @@ type EventFilter struct {
 	Type     string
 	AfterSeq int64
 	Limit    int // 0 = 100
+	// Newest selects the newest Limit matching events instead of the
+	// oldest; they are still returned oldest first.
+	Newest bool
 }
 
 // DeploymentStore holds agent reports and the deployment states they imply,

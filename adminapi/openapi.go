@@ -37,7 +37,7 @@ var docs = map[string]doc{
 	"GET /api/v1/hosts":                         {summary: "List hosts with their pending plan size", response: []HostSummary{}},
 	"GET /api/v1/hosts/{id}":                    {summary: "Show a host: inventory, plan, deployments", response: HostDetail{}},
 	"GET /api/v1/reports/compliance":            {summary: "Compliance per update × group", query: []string{"group", "update"}, response: ComplianceReport{}},
-	"GET /api/v1/events":                        {summary: "The activity log, oldest first from a sequence number", query: []string{"host", "update", "type", "after", "limit"}, response: []patchgate.Event{}},
+	"GET /api/v1/events":                        {summary: "The activity log, oldest first: after a sequence number, or the newest (newest=true)", query: []string{"host", "update", "type", "after", "limit", "newest"}, response: []patchgate.Event{}},
 	"GET /api/v1/openapi.json":                  {summary: "This document"},
 }
 

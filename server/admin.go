@@ -525,6 +525,14 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := patchgate.EventFilter{HostID: q.Get("host"), UpdateID: q.Get("update"), Type: q.Get("type")}
+	switch q.Get("newest") {
+	case "", "false":
+	case "true":
+		f.Newest = true
+	default:
+		s.writeError(w, r, patchgate.Invalid("newest", "must be true or false"))
+		return
+	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

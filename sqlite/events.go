@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,6 +174,9 @@ func (db *DB) ListEvents(ctx context.Context, f patchgate.EventFilter) ([]patchg
 	args = append(args, limit)
 	q := `SELECT seq, id, at, type, actor, host_id, update_id, state, exit_code, detail FROM events
 		WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq LIMIT ?`
+	if f.Newest {
+		q = strings.Replace(q, "ORDER BY seq LIMIT", "ORDER BY seq DESC LIMIT", 1)
+	}
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, patchgate.Internal(err, "sqlite: list events")
@@ -192,6 +196,9 @@ func (db *DB) ListEvents(ctx context.Context, f patchgate.EventFilter) ([]patchg
 	}
 	if err := rows.Err(); err != nil {
 		return nil, patchgate.Internal(err, "sqlite: list events")
+	}
+	if f.Newest {
+		slices.Reverse(evs)
 	}
 	return evs, nil
 }

@@ -416,3 +416,23 @@ func testDeploymentEventGroups(t *testing.T, s patchgate.Store) {
 	}
 	same(t, "log after a refused group commit", allEvents(t, s), before)
 }
+
+func testListEventsNewest(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	enroll(t, s, "h1", "")
+	var evs []patchgate.Event
+	for i := range 5 {
+		evs = append(evs, agentEvent(fmt.Sprintf("n%d", i), "h1", "HF-1", patchgate.StateDownloading, t0.Add(time.Duration(i)*time.Second)))
+	}
+	record(t, s, evs, len(evs))
+	got, err := s.ListEvents(ctx, patchgate.EventFilter{Type: patchgate.EventDeployment, Limit: 2, Newest: true})
+	must(t, err, "ListEvents newest")
+	if len(got) != 2 || got[0].ID != "n3" || got[1].ID != "n4" {
+		t.Fatalf("newest 2, oldest first: got %+v", withoutSeq(got))
+	}
+	got, err = s.ListEvents(ctx, patchgate.EventFilter{Type: patchgate.EventDeployment, Limit: 2})
+	must(t, err, "ListEvents oldest")
+	if len(got) != 2 || got[0].ID != "n0" || got[1].ID != "n1" {
+		t.Fatalf("oldest 2: got %+v", withoutSeq(got))
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"DeploymentEventsPerHostIDs", testDeploymentEventsPerHostIDs},
 		{"DeploymentEventGroups", testDeploymentEventGroups},
 		{"ListEvents", testListEvents},
+		{"ListEventsNewest", testListEventsNewest},
 		{"AppendEvent", testAppendEvent},
 		{"PruneEvents", testPruneEvents},
 		{"AdminEvents", testAdminEvents},

@@ -19,7 +19,7 @@ func (a *adminCLI) eventsCmd() *cobra.Command {
 	var after int64
 	cmd := &cobra.Command{
 		Use:   "events [--host H] [--update U] [--type T] [--after SEQ] [--limit N]",
-		Short: "Show the activity log, oldest first (page on with --after)",
+		Short: "Show the activity log: the newest events, or those after a sequence number (--after)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if host != "" && !agentapi.ValidID(host) {
@@ -40,6 +40,8 @@ func (a *adminCLI) eventsCmd() *cobra.Command {
 			q := url.Values{}
 			if after > 0 {
 				q.Set("after", strconv.FormatInt(after, 10))
+			} else {
+				q.Set("newest", "true")
 			}
 			setQuery(q, "host", host)
 			setQuery(q, "update", update)
@@ -68,7 +70,7 @@ func (a *adminCLI) eventsCmd() *cobra.Command {
 	f.StringVar(&host, "host", "", "only events of this host ID")
 	f.StringVar(&update, "update", "", "only events of this update")
 	f.StringVar(&typ, "type", "", "only events of this type (e.g. deployment, approval.set, update.added)")
-	f.Int64Var(&after, "after", 0, "only events after this sequence number")
+	f.Int64Var(&after, "after", 0, "the events after this sequence number, oldest first (default: the newest --limit events)")
 	f.IntVar(&limit, "limit", 100, "at most this many events")
 	return cmd
 }
