@@ -33,6 +33,21 @@ type CatalogStore interface {
 	ListUpdates(ctx context.Context, f UpdateFilter) ([]Update, error)
 }
 
+// EnrollRecord is one enrolment, as Enroll takes it.
+type EnrollRecord struct {
+	TokenID        string
+	Now            time.Time
+	Host           Host
+	CredentialHash []byte
+	Event          Event
+}
+
+// EnrollResult is the outcome of one enrolment of EnrollMany.
+type EnrollResult struct {
+	Host Host
+	Err  error
+}
+
 // InventoryRecord is one host's inventory as reported at a check-in.
 type InventoryRecord struct {
 	HostID    string
@@ -48,6 +63,10 @@ type FleetStore interface {
 	// with its credential hash, adds it to GroupAll and to the token's group
 	// (created if missing), and appends ev.
 	Enroll(ctx context.Context, tokenID string, now time.Time, h Host, credentialHash []byte, ev Event) (Host, error)
+	// EnrollMany performs several enrolments in one transaction (group
+	// commit of mass enrolment): each succeeds or fails on its own, with
+	// Enroll's checks; the error is for the transaction as a whole.
+	EnrollMany(ctx context.Context, recs []EnrollRecord) ([]EnrollResult, error)
 	// HostCredential returns the stored credential hash of a host.
 	HostCredential(ctx context.Context, hostID string) ([]byte, error)
 	GetHost(ctx context.Context, id string) (Host, error)

@@ -50,7 +50,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	h := patchgate.Host{ID: id, Inventory: inv, EnrolledAt: now, LastCheckin: now, InventoryDigest: inventoryDigest(inv)}
 	ev := patchgate.Event{ID: "enroll-" + id, Time: now, Type: patchgate.EventHostEnrolled, Actor: "host:" + id, HostID: id,
 		Detail: "hostname " + inv.Hostname + ", machine " + req.MachineID + ", token " + t.ID}
-	h, err = s.store.Enroll(r.Context(), tokenID, now, h, hash, ev)
+	// Mass enrolment shares transactions (group commit); each enrolment
+	// still succeeds or fails on its own.
+	res, err := s.enrolls.do(r.Context(), patchgate.EnrollRecord{TokenID: tokenID, Now: now, Host: h, CredentialHash: hash, Event: ev})
+	if err == nil {
+		h, err = res.Host, res.Err
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -70,6 +70,7 @@ type Server struct {
 	// Group commit of the check-in path's writes.
 	events      *groupCommitter[[]patchgate.Event, int]
 	inventories *groupCommitter[patchgate.InventoryRecord, struct{}]
+	enrolls     *groupCommitter[patchgate.EnrollRecord, patchgate.EnrollResult]
 
 	touchMu sync.Mutex
 	touches map[string]time.Time
@@ -123,6 +124,7 @@ func New(cfg Config) *Server {
 	s.inventories = newGroupCommitter(func(ctx context.Context, recs []patchgate.InventoryRecord) ([]struct{}, error) {
 		return make([]struct{}, len(recs)), cfg.Store.SaveInventories(ctx, recs)
 	}, func(patchgate.InventoryRecord) int { return 1 }, 1000, cfg.NoGroupCommit)
+	s.enrolls = newGroupCommitter(cfg.Store.EnrollMany, func(patchgate.EnrollRecord) int { return 1 }, 500, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]hostEntry)
 	return s
 }
@@ -182,6 +184,7 @@ func (s *Server) pruneEvents(ctx context.Context) {
 func (s *Server) Close() {
 	s.events.close()
 	s.inventories.close()
+	s.enrolls.close()
 }
 
 // Handler returns the HTTP handler of every route.

@@ -16,78 +16,141 @@ import (
 // joins GroupAll and the token's group; h.Groups is ignored. EnrolledAt and
 // LastCheckin are now: enrolment is the host's first check-in.
 func (db *DB) Enroll(ctx context.Context, tokenID string, now time.Time, h patchgate.Host, credentialHash []byte, ev patchgate.Event) (patchgate.Host, error) {
-	if h.ID == "" {
-		return patchgate.Host{}, patchgate.Invalid("host.id", "is required")
+	rec := patchgate.EnrollRecord{TokenID: tokenID, Now: now, Host: h, CredentialHash: credentialHash, Event: ev}
+	if err := checkEnroll(rec); err != nil {
+		return patchgate.Host{}, err
 	}
-	if len(credentialHash) == 0 {
-		return patchgate.Host{}, patchgate.Invalid("credential", "is required")
-	}
-	now = normTime(now)
 	err := db.write(ctx, "sqlite: enroll host", func(tx *sql.Tx) error {
-		// One statement checks and consumes the token, so two enrolments
-		// racing for its last use cannot both pass.
-		var group, mode string
-		err := tx.QueryRowContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1
-			WHERE id = ? AND kind = ? AND NOT revoked
-			  AND (expires_at IS NULL OR expires_at > ?)
-			  AND (uses_left IS NULL OR uses_left > 0)
-			RETURNING group_name, mode`,
-			tokenID, string(patchgate.TokenEnroll), fmtTime(now)).Scan(&group, &mode)
-		if errors.Is(err, sql.ErrNoRows) {
-			// Which check failed is not the caller's business.
-			return patchgate.Errorf(patchgate.CodeUnauthorized, "enrolment token is unknown, expired, revoked or used up")
-		}
-		if err != nil {
-			return err
-		}
-		if mode != "" {
-			h.Mode = patchgate.Mode(mode)
-		}
-		if h.Mode == "" {
-			h.Mode = patchgate.ModeAutomatic
-		}
-		h.EnrolledAt, h.LastCheckin = now, now
-		h.Groups = []string{patchgate.GroupAll}
-		if group != "" && group != patchgate.GroupAll {
-			h.Groups = append(h.Groups, group)
-		}
-		inv, err := encodeInventory(h.Inventory)
-		if err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO hosts (id, hostname, os, arch, mode, agent, interval_ns,
-				products, installed, reboot_pending, inventory_digest, credential_hash, enrolled_at, last_checkin)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`,
-			h.ID, h.Hostname, h.OS, h.Arch, string(h.Mode), h.Agent, int64(h.Interval),
-			inv.products, inv.installed, inv.rebootPending, h.InventoryDigest, credentialHash,
-			fmtTime(h.EnrolledAt), fmtTime(h.LastCheckin))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return patchgate.Errorf(patchgate.CodeConflict, "host %q is already enrolled", h.ID)
-		}
-		if group != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO host_groups (name, description, created_at) VALUES (?, '', ?)
-				ON CONFLICT (name) DO NOTHING`, group, fmtTime(now)); err != nil {
-				return err
-			}
-		}
-		for _, g := range h.Groups {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_name, host_id) VALUES (?, ?)`, g, h.ID); err != nil {
-				return err
-			}
-		}
-		if ev.HostID == "" {
-			ev.HostID = h.ID
-		}
-		return appendEvent(ctx, tx, ev)
+		var err error
+		h, err = enrollTx(ctx, tx, rec)
+		return err
 	})
 	if err != nil {
 		return patchgate.Host{}, err
+	}
+	return h, nil
+}
+
+// EnrollMany implements patchgate.FleetStore: every enrolment runs inside
+// its own savepoint of one transaction, so a refused one (token used up,
+// duplicate host) is rolled back alone and the rest commit together.
+func (db *DB) EnrollMany(ctx context.Context, recs []patchgate.EnrollRecord) ([]patchgate.EnrollResult, error) {
+	results := make([]patchgate.EnrollResult, len(recs))
+	err := db.write(ctx, "sqlite: enroll hosts", func(tx *sql.Tx) error {
+		sctx := context.WithoutCancel(ctx) // see RecordDeploymentEventGroups
+		for i, rec := range recs {
+			results[i] = patchgate.EnrollResult{}
+			if err := checkEnroll(rec); err != nil {
+				results[i].Err = err
+				continue
+			}
+			if _, err := tx.ExecContext(sctx, `SAVEPOINT enroll`); err != nil {
+				return err
+			}
+			h, err := enrollTx(sctx, tx, rec)
+			var pe *patchgate.Error
+			switch {
+			case err == nil:
+				results[i].Host = h
+				if _, err := tx.ExecContext(sctx, `RELEASE SAVEPOINT enroll`); err != nil {
+					return err
+				}
+			case errors.As(err, &pe) && pe.Code != patchgate.CodeInternal:
+				results[i].Err = err
+				if _, err := tx.ExecContext(sctx, `ROLLBACK TO SAVEPOINT enroll`); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(sctx, `RELEASE SAVEPOINT enroll`); err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func checkEnroll(rec patchgate.EnrollRecord) error {
+	if rec.Host.ID == "" {
+		return patchgate.Invalid("host.id", "is required")
+	}
+	if len(rec.CredentialHash) == 0 {
+		return patchgate.Invalid("credential", "is required")
+	}
+	return nil
+}
+
+// enrollTx enrols one host inside tx.
+func enrollTx(ctx context.Context, tx *sql.Tx, rec patchgate.EnrollRecord) (patchgate.Host, error) {
+	h, ev := rec.Host, rec.Event
+	now := normTime(rec.Now)
+	// One statement checks and consumes the token, so two enrolments
+	// racing for its last use cannot both pass.
+	var group, mode string
+	err := tx.QueryRowContext(ctx, `UPDATE tokens SET uses_left = uses_left - 1
+		WHERE id = ? AND kind = ? AND NOT revoked
+		  AND (expires_at IS NULL OR expires_at > ?)
+		  AND (uses_left IS NULL OR uses_left > 0)
+		RETURNING group_name, mode`,
+		rec.TokenID, string(patchgate.TokenEnroll), fmtTime(now)).Scan(&group, &mode)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Which check failed is not the caller's business.
+		return h, patchgate.Errorf(patchgate.CodeUnauthorized, "enrolment token is unknown, expired, revoked or used up")
+	}
+	if err != nil {
+		return h, err
+	}
+	if mode != "" {
+		h.Mode = patchgate.Mode(mode)
+	}
+	if h.Mode == "" {
+		h.Mode = patchgate.ModeAutomatic
+	}
+	h.EnrolledAt, h.LastCheckin = now, now
+	h.Groups = []string{patchgate.GroupAll}
+	if group != "" && group != patchgate.GroupAll {
+		h.Groups = append(h.Groups, group)
+	}
+	inv, err := encodeInventory(h.Inventory)
+	if err != nil {
+		return h, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO hosts (id, hostname, os, arch, mode, agent, interval_ns,
+			products, installed, reboot_pending, inventory_digest, credential_hash, enrolled_at, last_checkin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		h.ID, h.Hostname, h.OS, h.Arch, string(h.Mode), h.Agent, int64(h.Interval),
+		inv.products, inv.installed, inv.rebootPending, h.InventoryDigest, rec.CredentialHash,
+		fmtTime(h.EnrolledAt), fmtTime(h.LastCheckin))
+	if err != nil {
+		return h, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return h, err
+	} else if n == 0 {
+		return h, patchgate.Errorf(patchgate.CodeConflict, "host %q is already enrolled", h.ID)
+	}
+	if group != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO host_groups (name, description, created_at) VALUES (?, '', ?)
+			ON CONFLICT (name) DO NOTHING`, group, fmtTime(now)); err != nil {
+			return h, err
+		}
+	}
+	for _, g := range h.Groups {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_members (group_name, host_id) VALUES (?, ?)`, g, h.ID); err != nil {
+			return h, err
+		}
+	}
+	if ev.HostID == "" {
+		ev.HostID = h.ID
+	}
+	if err := appendEvent(ctx, tx, ev); err != nil {
+		return h, err
 	}
 	sort.Strings(h.Groups)
 	h.Inventory = normInventory(h.Inventory)

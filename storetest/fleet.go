@@ -428,3 +428,56 @@ func testGroupAllProtected(t *testing.T, s patchgate.Store) {
 		t.Error("group all is gone")
 	}
 }
+
+func testEnrollMany(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	newEnrollToken(t, s, "two", "prod", 2)
+	rec := func(id string) patchgate.EnrollRecord {
+		return patchgate.EnrollRecord{TokenID: "two", Now: t0, Host: patchgate.Host{ID: id, Inventory: newInventory(id)},
+			CredentialHash: []byte("cred-" + id), Event: newEvent(patchgate.EventHostEnrolled)}
+	}
+	before := len(allEvents(t, s))
+	dup := rec("m1")
+	noID := rec("")
+	res, err := s.EnrollMany(ctx, []patchgate.EnrollRecord{rec("m1"), dup, noID, rec("m2"), rec("m3")})
+	must(t, err, "EnrollMany")
+	if len(res) != 5 {
+		t.Fatalf("%d results for 5 enrolments", len(res))
+	}
+	if res[0].Err != nil || res[0].Host.ID != "m1" || len(res[0].Host.Groups) != 2 {
+		t.Errorf("first enrolment: %+v", res[0])
+	}
+	wantCode(t, res[1].Err, patchgate.CodeConflict, "the same host twice")
+	wantCode(t, res[2].Err, patchgate.CodeInvalid, "no host id")
+	if res[3].Err != nil {
+		t.Errorf("second use of a two-use token: %v", res[3].Err)
+	}
+	wantCode(t, res[4].Err, patchgate.CodeUnauthorized, "a third use of a two-use token")
+	// The refused ones left nothing behind: two hosts, two events, and the
+	// duplicate did not consume a use.
+	hosts, err := s.ListHosts(ctx)
+	must(t, err, "ListHosts")
+	if len(hosts) != 2 {
+		t.Errorf("%d hosts after EnrollMany, want 2", len(hosts))
+	}
+	if got := len(allEvents(t, s)) - before; got != 2 {
+		t.Errorf("%d events appended, want 2", got)
+	}
+	h, err := s.GetHost(ctx, "m2")
+	must(t, err, "GetHost")
+	if !slicesEqual(h.Groups, []string{"all", "prod"}) {
+		t.Errorf("m2 groups: %v", h.Groups)
+	}
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"EnrollRefused", testEnrollRefused},
 		{"EnrollDuplicateHost", testEnrollDuplicateHost},
 		{"EnrollConcurrent", testEnrollConcurrent},
+		{"EnrollMany", testEnrollMany},
 		{"EnrollTokenMode", testEnrollTokenMode},
 		{"HostCredential", testHostCredential},
 		{"SaveInventory", testSaveInventory},
