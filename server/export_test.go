@@ -7,3 +7,6 @@ func (s *Server) CheckSLA(ctx context.Context) (int, error) { return s.checkSLA(
 
 // PruneEvents applies the event retention once, as Run's ticker does.
 func (s *Server) PruneEvents(ctx context.Context) { s.pruneEvents(ctx) }
+
+// ConsolidateAll runs the scheduled consolidation once.
+func (s *Server) ConsolidateAll(ctx context.Context) ([]string, error) { return s.consolidateAll(ctx) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -118,55 +119,96 @@ func (s *Server) supersede(ctx context.Context, r *http.Request, id string) erro
 }
 
 func (s *Server) consolidate(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	var req adminapi.ConsolidateRequest
 	if err := decodeBody(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	us, err := s.store.ListUpdates(ctx, patchgate.UpdateFilter{})
+	resp, err := s.consolidateProduct(r.Context(), req.Product, req.DryRun, actor(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	status := http.StatusOK
+	if resp.Created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, resp)
+}
+
+// consolidateProduct builds (or, dry, shows) the next Service Release of a
+// product line; who is recorded as its author.
+func (s *Server) consolidateProduct(ctx context.Context, product string, dryRun bool, who string) (adminapi.ConsolidateResponse, error) {
+	us, err := s.store.ListUpdates(ctx, patchgate.UpdateFilter{})
+	if err != nil {
+		return adminapi.ConsolidateResponse{}, err
+	}
 	states, err := s.store.ReleaseStates(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return adminapi.ConsolidateResponse{}, err
 	}
 	byID := make(map[string]patchgate.ReleaseState, len(states))
 	for _, st := range states {
 		byID[st.UpdateID] = st
 	}
 	now := s.now().UTC()
-	c, err := patchgate.ConsolidateServiceRelease(req.Product, us, byID, now)
+	c, err := patchgate.ConsolidateServiceRelease(product, us, byID, now)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return adminapi.ConsolidateResponse{}, err
 	}
-	resp := adminapi.ConsolidateResponse{Consolidation: c, DryRun: req.DryRun}
-	if c.Update == nil || req.DryRun {
-		writeJSON(w, http.StatusOK, resp)
-		return
+	resp := adminapi.ConsolidateResponse{Consolidation: c, DryRun: dryRun}
+	if c.Update == nil || dryRun {
+		return resp, nil
 	}
 	sr := *c.Update
-	sr.CreatedAt, sr.CreatedBy = now, actor(r)
-	ev := s.event(r, patchgate.EventUpdateAdded)
-	ev.UpdateID = sr.ID
-	ev.Detail = fmt.Sprintf("service release consolidating %v", c.Constituents)
+	sr.CreatedAt, sr.CreatedBy = now, who
+	ev := patchgate.Event{ID: "adm-" + randomHex(10), Time: now, Type: patchgate.EventUpdateAdded, Actor: who, UpdateID: sr.ID,
+		Detail: fmt.Sprintf("service release consolidating %v", c.Constituents)}
 	stored, created, err := s.store.PutUpdate(ctx, sr, ev)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return resp, err
 	}
 	s.invalidate()
 	st, err := s.store.ReleaseState(ctx, stored.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return resp, err
 	}
 	resp.Update, resp.Created, resp.Release = &stored, created, &st
-	writeJSON(w, http.StatusCreated, resp)
+	return resp, nil
+}
+
+// consolidateAll runs the scheduled consolidation: the next Service
+// Release of every product line that has posted fixes not yet in one. A
+// product with nothing new builds nothing.
+func (s *Server) consolidateAll(ctx context.Context) (built []string, err error) {
+	us, err := s.store.ListUpdates(ctx, patchgate.UpdateFilter{})
+	if err != nil {
+		return nil, err
+	}
+	products := map[string]bool{}
+	for _, u := range us {
+		if u.Kind == patchgate.KindServiceRelease {
+			continue
+		}
+		for _, p := range u.Products {
+			products[p.Name] = true
+		}
+	}
+	names := make([]string, 0, len(products))
+	for p := range products {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		resp, err := s.consolidateProduct(ctx, p, false, "system:schedule")
+		if err != nil {
+			return built, fmt.Errorf("consolidating %s: %w", p, err)
+		}
+		if resp.Created && resp.Update != nil {
+			built = append(built, resp.Update.ID)
+		}
+	}
+	return built, nil
 }
 
 func (s *Server) postUpdate(w http.ResponseWriter, r *http.Request) {

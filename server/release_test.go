@@ -320,3 +320,25 @@ func TestConsolidate(t *testing.T) {
 		t.Errorf("HF-3: %s", got)
 	}
 }
+
+func TestScheduledConsolidation(t *testing.T) {
+	e := newEnv(t)
+	e.publish("APP-HF-1", "app", "", []byte("one"), nil)
+	e.publish("DB-HF-1", "db", "", []byte("two"), nil)
+	e.add("WEB-HF-1", "web", []byte("three"), nil) // received: nothing to consolidate for web
+	built, err := e.srv.ConsolidateAll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(built, ",") != "app-SR1,db-SR1" {
+		t.Fatalf("scheduled consolidation built %v, want app-SR1 and db-SR1", built)
+	}
+	var u patchgate.Update
+	if code := e.call("GET", "/api/v1/updates/app-SR1", e.admin, nil, &u); code != 200 || u.CreatedBy != "system:schedule" {
+		t.Fatalf("app-SR1: %d, created by %q", code, u.CreatedBy)
+	}
+	// Idempotent: a second run in the same period builds nothing.
+	if built, err := e.srv.ConsolidateAll(context.Background()); err != nil || len(built) != 0 {
+		t.Fatalf("second run built %v (%v)", built, err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +35,10 @@ type Config struct {
 	Clock   func() time.Time
 	// MaxPayloadBytes limits one uploaded payload (default 4 GiB).
 	MaxPayloadBytes int64
+	// ConsolidateNext gives the time of the next scheduled Service Release
+	// consolidation after a given time (cmd/ builds it from a cron
+	// expression and a time zone); nil disables the schedule.
+	ConsolidateNext func(after time.Time) time.Time
 	// EventRetention is how long the activity log keeps events (0 = for
 	// ever); older ones are pruned hourly.
 	EventRetention time.Duration
@@ -56,14 +61,15 @@ type Config struct {
 
 // Server serves the APIs. Start its background work with Run.
 type Server struct {
-	store    patchgate.Store
-	content  *content.Store
-	log      *slog.Logger
-	now      func() time.Time
-	maxBytes int64
-	flushIv  time.Duration
-	version  string
-	retain   time.Duration
+	store           patchgate.Store
+	content         *content.Store
+	log             *slog.Logger
+	now             func() time.Time
+	maxBytes        int64
+	flushIv         time.Duration
+	version         string
+	retain          time.Duration
+	consolidateNext func(time.Time) time.Time
 
 	snap  snapshotCache
 	hosts hostCache
@@ -92,8 +98,10 @@ func New(cfg Config) *Server {
 		flushIv:  cfg.TouchFlushInterval,
 		version:  cfg.Version,
 		retain:   cfg.EventRetention,
-		touches:  make(map[string]time.Time),
-		notify:   cfg.Notify,
+
+		consolidateNext: cfg.ConsolidateNext,
+		touches:         make(map[string]time.Time),
+		notify:          cfg.Notify,
 
 		slaWarn:    cfg.SLAWarn,
 		slaCheckIv: cfg.SLACheckInterval,
@@ -140,6 +148,13 @@ func (s *Server) Run(ctx context.Context) {
 	defer prune.Stop()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
+	// The consolidation timer is re-armed after each run; without a
+	// schedule it never fires.
+	consolidate := time.NewTimer(time.Duration(math.MaxInt64))
+	defer consolidate.Stop()
+	if s.consolidateNext != nil {
+		consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,8 +166,21 @@ func (s *Server) Run(ctx context.Context) {
 			s.runSLACheck(ctx)
 		case <-prune.C:
 			s.pruneEvents(ctx)
+		case <-consolidate.C:
+			s.runConsolidation(ctx)
+			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
 		}
 	}
+}
+
+// runConsolidation is the scheduled Service Release job.
+func (s *Server) runConsolidation(ctx context.Context) {
+	built, err := s.consolidateAll(ctx)
+	if err != nil {
+		s.log.Error("scheduled consolidation failed", "err", err, "built", built)
+		return
+	}
+	s.log.Info("scheduled consolidation", "service_releases", built)
 }
 
 // pruneEvents applies the event retention, in bounded batches so that

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/patchgate/patchgate"
@@ -33,6 +35,8 @@ type serveOptions struct {
 	LogLevel     string
 	DebugListen  string
 	Retention    time.Duration
+	Consolidate  string
+	TimeZone     string
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
@@ -64,6 +68,8 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringSliceVar(&o.Hostnames, "hostname", nil, "extra DNS names or IPs for the self-signed server certificate")
 	f.Int64Var(&o.MaxPayload, "max-payload-bytes", 4<<30, "largest payload accepted for upload")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.Consolidate, "consolidate-schedule", "0 2 1 * *", `when to build the monthly Service Releases: a cron expression (minute hour day month weekday) in --timezone; "" disables it`)
+	f.StringVar(&o.TimeZone, "timezone", "Local", "the server's time zone for schedules, e.g. Europe/Paris")
 	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
@@ -82,6 +88,10 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if o.SLAWarn < 0 || o.SLAWarn > 30*24*time.Hour {
 		return errors.New("--sla-warn: must be between 0 and 720h")
+	}
+	consolidateNext, err := consolidationSchedule(o.Consolidate, o.TimeZone)
+	if err != nil {
+		return err
 	}
 	if o.Retention < 0 {
 		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
@@ -108,7 +118,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return err
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, Notify: ns.server,
+	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
@@ -221,4 +231,21 @@ func dedupe(list []string) []string {
 		}
 	}
 	return out
+}
+
+// consolidationSchedule turns --consolidate-schedule and --timezone into
+// the server's "next run" function; nil when disabled.
+func consolidationSchedule(spec, zone string) (func(time.Time) time.Time, error) {
+	if strings.TrimSpace(spec) == "" {
+		return nil, nil
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return nil, fmt.Errorf("--timezone: %v", err)
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--consolidate-schedule: %q: %v", spec, err)
+	}
+	return func(after time.Time) time.Time { return sched.Next(after.In(loc)) }, nil
 }

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConsolidationSchedule(t *testing.T) {
+	next, err := consolidationSchedule("0 2 1 * *", "Europe/Paris")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	// From mid-March, across the spring DST change: 1 April 02:00 in Paris.
+	got := next(time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC))
+	if want := time.Date(2026, 4, 1, 2, 0, 0, 0, paris); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	// From December: 1 January of the next year.
+	got = next(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC))
+	if want := time.Date(2027, 1, 1, 2, 0, 0, 0, paris); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	if next, err := consolidationSchedule("", "UTC"); err != nil || next != nil {
+		t.Errorf(`"" must disable the schedule: %v, %v`, next != nil, err)
+	}
+	for spec, zone := range map[string]string{"0 2 1 *": "UTC", "0 25 1 * *": "UTC", "0 2 1 * *": "Mars/Olympus"} {
+		_, err := consolidationSchedule(spec, zone)
+		if err == nil || !(strings.Contains(err.Error(), "--consolidate-schedule") || strings.Contains(err.Error(), "--timezone")) {
+			t.Errorf("%q in %q: %v, want an error naming the flag", spec, zone, err)
+		}
+	}
+}
