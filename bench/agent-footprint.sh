@@ -7,15 +7,13 @@ cd "$(dirname "$0")/.."
 N=${1:-60}
 PORT=${PG_PORT:-38482}
 work=$(mktemp -d)
+. bench/lib.sh
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 go build -trimpath -ldflags "-s -w" -o "$work/patchgate" ./cmd/patchgate
 go build -o "$work/patchgate-debug" ./cmd/patchgate
-"$work/patchgate" serve --insecure-http --data "$work/data" --listen 127.0.0.1:$PORT --log-level error > "$work/serve.log" 2>&1 &
-pg=$!
-for _ in $(seq 100); do grep -q "admin token" "$work/serve.log" 2>/dev/null && break; kill -0 $pg 2>/dev/null || break; sleep 0.2; done
-export PATCHGATE_SERVER=http://127.0.0.1:$PORT PATCHGATE_TOKEN=$(awk '/admin token:/ {print $3}' "$work/serve.log")
+start_patchgate "$work/patchgate" $PORT
 tok=$("$work/patchgate" token create --enroll 2>/dev/null)
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine
 echo "binary size: $(stat -c %s "$work/patchgate") bytes stripped (-s -w), $(stat -c %s "$work/patchgate-debug") bytes with symbols"
 "$work/patchgate" agent --enroll-token "$tok" --state "$work/agent" --product cisco.ucce='7.2(1)' \
   --interval 1s --jitter 0 --log-level error &

@@ -14,17 +14,19 @@ need wrk wrk
 need nginx nginx-light
 
 work=$(mktemp -d)
+. bench/lib.sh
 trap 'kill $(jobs -p) 2>/dev/null; [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/patchgate" ./cmd/patchgate
 head -c 1048576 /dev/urandom > "$work/payload.bin"
 sha=$(sha256sum "$work/payload.bin" | cut -d' ' -f1)
 
-"$work/patchgate" serve --insecure-http --data "$work/data" --listen 127.0.0.1:${PG_PORT} --log-level error > "$work/serve.log" 2>&1 &
-pg=$!
-for _ in $(seq 100); do grep -q "admin token" "$work/serve.log" 2>/dev/null && break; kill -0 $pg 2>/dev/null || break; sleep 0.2; done
-token=$(awk '/admin token:/ {print $3}' "$work/serve.log")
-[ -n "$token" ] || { echo "patchgate serve did not start:"; cat "$work/serve.log"; exit 1; }
-export PATCHGATE_SERVER=http://127.0.0.1:${PG_PORT} PATCHGATE_TOKEN=$token
+start_patchgate "$work/patchgate" $PG_PORT
+# Download as agents do, with a host credential (kept in memory by the
+# server), not with the admin token.
+need_jq
+etok=$("$work/patchgate" token create --enroll --name bench 2>/dev/null)
+token=$(curl -s -X POST "http://127.0.0.1:${PG_PORT}/agent/v1/enroll" \
+  -d "{\"token\":\"$etok\",\"inventory\":{\"hostname\":\"bench\",\"products\":[]}}" | jq -r .credential)
 cat > "$work/m.yaml" <<YAML
 id: bench-1mib
 title: 1 MiB payload
@@ -66,7 +68,7 @@ echo "range request on patchgate: HTTP status and bytes: $range"
 run() { # name url
   wrk -t2 -c"$CONNS" -d"${DUR}s" -H "Authorization: Bearer $token" "$2" | awk -v n="$1" '/Transfer\/sec/ {print n, $2} /Requests\/sec/ {print n "-req/s", $2} /Latency/ {print n "-latency-avg", $2}'
 }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine
 echo "load: wrk -t2 -c$CONNS -d${DUR}s, 1 MiB file"
 run nginx "http://127.0.0.1:${NGINX_PORT}/content/sha256/$sha"
 run patchgate "http://127.0.0.1:${PG_PORT}/content/sha256/$sha"

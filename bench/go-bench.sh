@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BT=${1:-3s}
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version)"
-go test -run '^$' -bench 'BareHandler|CheckinNotModified|CheckinChangedPlan|EventIngestion' -benchtime "$BT" ./server/
+go test -run '^$' -bench 'BareHandler|CheckinNotModified|CheckinChangedPlan|CheckinChangedInventory|EventIngestion|Enroll' -benchtime "$BT" ./server/
 go test -run '^$' -bench 'ComputePlan|NewCatalog|Resolve|Applicable' -benchtime "$BT" .
 go test -run '^$' -bench 'RecordDeploymentEvents' -benchtime "$BT" ./sqlite/

@@ -9,15 +9,13 @@ cd "$(dirname "$0")/.."
 HOSTS=${HOSTS:-1000}
 INTERVAL=${INTERVAL:-60s}
 PORT=${PG_PORT:-38485}
-command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 work=${WORK:-$(mktemp -d)}
+. bench/lib.sh
+need_jq
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 go build -o "$work/patchgate" ./cmd/patchgate
 pg="$work/patchgate"
-"$pg" serve --insecure-http --data "$work/data" --listen 127.0.0.1:$PORT --log-level error > "$work/serve.log" 2>&1 &
-spid=$!
-for _ in $(seq 100); do grep -q "admin token" "$work/serve.log" 2>/dev/null && break; kill -0 $spid 2>/dev/null || break; sleep 0.2; done
-export PATCHGATE_SERVER=http://127.0.0.1:$PORT PATCHGATE_TOKEN=$(awk '/admin token:/ {print $3}' "$work/serve.log")
+start_patchgate "$pg" $PORT
 printf '#!/bin/sh\nexit 0\n' > "$work/fix.sh"
 cat > "$work/hf.yaml" <<YAML
 id: ucce-7.2.1-hf9
@@ -41,6 +39,6 @@ T=$(date -u -d "+${settle} seconds" +%Y-%m-%dT%H:%M:%SZ)
 "$pg" sim --quiet --json --templates "$work/templates.json" --enroll-token "$tok" --hosts "$HOSTS" --identities "$work/fleet.jsonl" \
   --interval "$INTERVAL" --jitter 0.1 --start-spread "$INTERVAL" --duration $(( settle + 2 * secs + 30 ))s \
   --watch-update ucce-7.2.1-hf9 --since "$T" > "$work/sim.json"
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine
 echo "$HOSTS agents polling every $INTERVAL ±10%; approved at $T"
 jq -r '.watch | "started downloading: \(.hosts_started) hosts (installed: \(.hosts_installed)); seconds after approve: first \(.first_seconds), median \(.p50_seconds), p90 \(.p90_seconds), last \(.last_seconds)"' "$work/sim.json"

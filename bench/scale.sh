@@ -13,25 +13,19 @@ DUR=${DUR:-300}
 UPDATES=${UPDATES:-10000}
 PORT=${PG_PORT:-38484}
 BPORT=${BASE_PORT:-38491}
-command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null
 work=${WORK:-$(mktemp -d)}
+. bench/lib.sh
+need_jq
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 go build -o "$work/patchgate" ./cmd/patchgate
 go build -o "$work/baseline" ./bench/baseline
 go build -o "$work/seedcatalog" ./bench/seedcatalog
 pg="$work/patchgate"
-"$pg" serve --insecure-http --data "$work/data" --listen 127.0.0.1:$PORT --log-level error > "$work/serve.log" 2>&1 &
-spid=$!
-for _ in $(seq 100); do grep -q "admin token" "$work/serve.log" 2>/dev/null && break; kill -0 $spid 2>/dev/null || break; sleep 0.2; done
-export PATCHGATE_SERVER=http://127.0.0.1:$PORT PATCHGATE_TOKEN=$(awk '/admin token:/ {print $3}' "$work/serve.log")
-[ -n "$PATCHGATE_TOKEN" ] || { cat "$work/serve.log"; exit 1; }
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version | cut -d' ' -f3)"
+start_patchgate "$pg" $PORT
+machine
 "$work/seedcatalog" -updates "$UPDATES" -products 100 -templates "$work/templates.json" 2>&1 | tr '\r' '\n' | tail -1
 tok=$("$pg" token create --enroll --name scale 2>/dev/null)
 sim() { "$pg" sim --quiet --json --skip-download --templates "$work/templates.json" --max-in-flight 64 "$@"; }
-rss() { awk '/VmRSS/ {printf "%.0f MiB", $2/1024}' /proc/$spid/status; }
-hwm() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$spid/status; }
-row() { jq -r --arg e "$3" --arg l "$1" '.endpoints[] | select(.name==$e) | "\($l): \(.count) requests, \(.per_second|floor)/s, p50 \(.p50_ms)ms p90 \(.p90_ms)ms p99 \(.p99_ms)ms max \(.max_ms)ms"' "$2"; }
 
 sim --server "$PATCHGATE_SERVER" --enroll-token "$tok" --hosts "$HOSTS" --identities "$work/fleet.jsonl" \
   --enroll-concurrency 16 --checkin-rate 100000 --duration 1s > "$work/enrol.json"

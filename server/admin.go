@@ -51,14 +51,10 @@ func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	states, err := s.store.ReleaseStates(r.Context())
+	byID, err := s.releaseStates(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	byID := make(map[string]patchgate.ReleaseState, len(states))
-	for _, st := range states {
-		byID[st.UpdateID] = st
 	}
 	out := make([]adminapi.UpdateInfo, 0, len(us))
 	for _, u := range us {

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,7 +30,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	// The token's hash is checked here; its uses, expiry and revocation
 	// atomically in the store.
 	t, err := s.store.GetToken(r.Context(), tokenID)
-	if err != nil || t.Kind != patchgate.TokenEnroll || !constantEqual(t.SecretHash, hashSecret(req.Token)) {
+	if err != nil || t.Kind != patchgate.TokenEnroll || subtle.ConstantTimeCompare(t.SecretHash, hashSecret(req.Token)) != 1 {
 		if err != nil && !patchgate.IsNotFound(err) {
 			s.writeError(w, r, err)
 			return
@@ -47,7 +48,9 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	id := "h" + randomHex(8)
 	secret, hash := newSecret(prefixHost, id)
-	h := patchgate.Host{ID: id, Inventory: inv, EnrolledAt: now, LastCheckin: now, InventoryDigest: inventoryDigest(inv)}
+	// No inventory digest yet: the first check-in stores the digest of its
+	// body, which is what later check-ins are compared with.
+	h := patchgate.Host{ID: id, Inventory: inv, EnrolledAt: now, LastCheckin: now}
 	ev := patchgate.Event{ID: "enroll-" + id, Time: now, Type: patchgate.EventHostEnrolled, Actor: "host:" + id, HostID: id,
 		Detail: "hostname " + inv.Hostname + ", machine " + req.MachineID + ", token " + t.ID}
 	// Mass enrolment shares transactions (group commit); each enrolment
@@ -62,26 +65,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hosts.setAuth(id, hostAuth{hash: hash})
 	s.hosts.setGroups(id, h.Groups)
-	s.hosts.setDigest(id, h.InventoryDigest, h.Mode)
 	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups})
-}
-
-func constantEqual(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := range a {
-		v |= a[i] ^ b[i]
-	}
-	return v == 0
-}
-
-// inventoryDigest identifies an inventory; it is part of the plan's ETag.
-func inventoryDigest(inv patchgate.Inventory) string {
-	data, _ := json.Marshal(inv)
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:16])
 }
 
 func planETag(gen uint64, digest string) string {
@@ -105,7 +89,13 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, agentapi.MaxBodyBytes))
 	if err != nil {
-		s.writeError(w, r, &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes or could not be read", agentapi.MaxBodyBytes)})
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			err = &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes", agentapi.MaxBodyBytes)}
+		} else {
+			err = patchgate.Invalid("body", "cannot read request body: %v", err)
+		}
+		s.writeError(w, r, err)
 		return
 	}
 	snap, err := s.snapshot(ctx)
@@ -116,48 +106,53 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	// The digest is of the body as sent: an agent whose inventory did not
 	// change sends the same bytes, which were validated and stored when
-	// first seen, so the fast path need not decode them again.
+	// first seen, so the 304 answer needs neither decoding nor the store.
+	// Otherwise the body is decoded once, here or after the ETag check.
 	digest := bodyDigest(body)
-	if same, mode := s.hosts.sameDigest(hostID, digest); same {
+	known, mode := s.hosts.sameDigest(hostID, digest)
+	var req agentapi.CheckinRequest
+	decode := func() bool {
+		if req, err = agentapi.DecodeCheckin(bytes.NewReader(body)); err != nil {
+			s.writeError(w, r, err)
+			return false
+		}
+		return true
+	}
+	if known {
 		s.touch(hostID, now)
-		_, windowKey, err := s.hostWindows(ctx, snap, hostID, mode, now)
-		if err != nil {
-			s.writeError(w, r, err)
+	} else {
+		if !decode() {
 			return
 		}
-		if etag := planETag(snap.gen, digest+windowKey); r.Header.Get("If-None-Match") == etag {
-			w.Header().Set("ETag", etag)
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-	}
-	req, err := agentapi.DecodeCheckin(bytes.NewReader(body))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	windows, windowKey, err := s.hostWindows(ctx, snap, hostID, req.Inventory.Mode, now)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	etag := planETag(snap.gen, digest+windowKey)
-	if same, _ := s.hosts.sameDigest(hostID, digest); !same {
-		rec := patchgate.InventoryRecord{HostID: hostID, Inventory: req.Inventory, Digest: digest, At: now}
-		if _, err := s.inventories.do(ctx, rec); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		s.hosts.setDigest(hostID, digest, req.Inventory.Mode)
+		mode = req.Inventory.Mode
 	}
 	groups, err := s.hostGroups(ctx, snap, hostID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	windows, windowKey := s.hostWindows(snap, groups, mode, now)
+	etag := planETag(snap.gen, digest+windowKey)
+	if known {
+		if r.Header.Get("If-None-Match") == etag {
+			w.Header().Set("ETag", etag)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		if !decode() {
+			return
+		}
+	} else {
+		rec := patchgate.InventoryRecord{HostID: hostID, Inventory: req.Inventory, Digest: digest, At: now}
+		if _, err := s.inventories.do(ctx, rec); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.hosts.setDigest(hostID, digest, mode)
+	}
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(hostID, groups, req.Inventory))
 	patchgate.ApplyWindows(&plan, now, windows)
-	if err := s.applyRollouts(ctx, snap, hostID, req.Inventory.Mode, groups, &plan, now); err != nil {
+	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -44,10 +44,12 @@ type benchEnv struct {
 	url string
 	// urlSingle serves the same store without group commit.
 	urlSingle string
-	client    *http.Client
-	admin     string
-	hosts     []*benchHost
-	srv       *server.Server
+	// enrollToken has unlimited uses.
+	enrollToken string
+	client      *http.Client
+	admin       string
+	hosts       []*benchHost
+	srv         *server.Server
 }
 
 var (
@@ -97,6 +99,7 @@ func setupBench(b *testing.B) *benchEnv {
 		}
 		var tok adminapi.CreateTokenResponse
 		e.post(b, "/api/v1/tokens", admin, adminapi.CreateTokenRequest{Kind: patchgate.TokenEnroll}, &tok)
+		e.enrollToken = tok.Secret
 		for i := range benchHosts {
 			inv := patchgate.Inventory{Hostname: fmt.Sprintf("host%05d", i), OS: "linux", Arch: "amd64", Mode: patchgate.ModeAutomatic, Interval: time.Hour,
 				Products: []patchgate.InstalledProduct{
@@ -241,9 +244,7 @@ func BenchmarkCheckinChangedPlan(b *testing.B) {
 // commits each on its own. Both are fully durable.
 func BenchmarkEventIngestion(b *testing.B) {
 	e := setupBench(b)
-	for _, mode := range []struct{ name, url string }{{"group-commit", e.url}, {"per-report", e.urlSingle}} {
-		b.Run(mode.name, func(b *testing.B) { benchEvents(b, e, mode.url) })
-	}
+	groupCommitModes(b, e, "per-report", func(b *testing.B, url string) { benchEvents(b, e, url) })
 }
 
 var eventSeq atomic.Int64
@@ -278,4 +279,76 @@ func benchEvents(b *testing.B, e *benchEnv, url string) {
 		}
 	})
 	b.ReportMetric(float64(b.N*perReport)/b.Elapsed().Seconds(), "events/s")
+}
+
+// groupCommitModes runs a benchmark against the server with group commit
+// and against the same store without it (the comparison point).
+func groupCommitModes(b *testing.B, e *benchEnv, single string, f func(b *testing.B, url string)) {
+	for _, mode := range []struct{ name, url string }{{"group-commit", e.url}, {single, e.urlSingle}} {
+		b.Run(mode.name, func(b *testing.B) { f(b, mode.url) })
+	}
+}
+
+func (e *benchEnv) postStatus(b *testing.B, url, path, cred string, body []byte, want int) bool {
+	req, _ := http.NewRequest("POST", url+path, bytes.NewReader(body))
+	if cred != "" {
+		req.Header.Set("Authorization", "Bearer "+cred)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		b.Errorf("%s: %d, want %d", path, resp.StatusCode, want)
+		return false
+	}
+	return true
+}
+
+var benchSeq atomic.Int64
+
+// BenchmarkEnroll measures durable enrolments per second, many agents
+// enrolling at once.
+func BenchmarkEnroll(b *testing.B) {
+	e := setupBench(b)
+	groupCommitModes(b, e, "per-enrolment", func(b *testing.B, url string) {
+		b.SetParallelism(16)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				name := fmt.Sprintf("enrol-%d", benchSeq.Add(1))
+				body, _ := json.Marshal(agentapi.EnrollRequest{Token: e.enrollToken, Inventory: patchgate.Inventory{Hostname: name}})
+				if !e.postStatus(b, url, agentapi.PathEnroll, "", body, http.StatusCreated) {
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "enrolments/s")
+	})
+}
+
+// BenchmarkCheckinChangedInventory measures check-ins whose inventory
+// changed (an install just happened), each stored durably.
+func BenchmarkCheckinChangedInventory(b *testing.B) {
+	e := setupBench(b)
+	groupCommitModes(b, e, "per-checkin", func(b *testing.B, url string) {
+		b.SetParallelism(16)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n := benchSeq.Add(1)
+				h := e.hosts[int(n)%len(e.hosts)]
+				inv := h.inv
+				inv.Installed = []string{fmt.Sprintf("x%d", n)}
+				body, _ := json.Marshal(agentapi.CheckinRequest{Inventory: inv})
+				if !e.postStatus(b, url, agentapi.PathCheckin, h.cred, body, http.StatusOK) {
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checkins/s")
+	})
 }

@@ -308,17 +308,13 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	states, err := s.store.ReleaseStates(r.Context())
+	states, err := s.releaseStates(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	released := make(map[string]bool, len(states))
-	for _, st := range states {
-		released[st.UpdateID] = st.Status.Released()
-	}
 	us = slices.DeleteFunc(us, func(u patchgate.Update) bool {
-		return !released[u.ID] || (minSev != "" && u.Severity.Rank() < minSev.Rank())
+		return !states[u.ID].Status.Released() || (minSev != "" && u.Severity.Rank() < minSev.Rank())
 	})
 	slices.SortStableFunc(us, func(a, b patchgate.Update) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {

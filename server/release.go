@@ -136,6 +136,19 @@ func (s *Server) consolidate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, resp)
 }
 
+// releaseStates returns the release state of every update by id.
+func (s *Server) releaseStates(ctx context.Context) (map[string]patchgate.ReleaseState, error) {
+	states, err := s.store.ReleaseStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]patchgate.ReleaseState, len(states))
+	for _, st := range states {
+		byID[st.UpdateID] = st
+	}
+	return byID, nil
+}
+
 // consolidateProduct builds (or, dry, shows) the next Service Release of a
 // product line; who is recorded as its author.
 func (s *Server) consolidateProduct(ctx context.Context, product string, dryRun bool, who string) (adminapi.ConsolidateResponse, error) {
@@ -143,13 +156,9 @@ func (s *Server) consolidateProduct(ctx context.Context, product string, dryRun 
 	if err != nil {
 		return adminapi.ConsolidateResponse{}, err
 	}
-	states, err := s.store.ReleaseStates(ctx)
+	byID, err := s.releaseStates(ctx)
 	if err != nil {
 		return adminapi.ConsolidateResponse{}, err
-	}
-	byID := make(map[string]patchgate.ReleaseState, len(states))
-	for _, st := range states {
-		byID[st.UpdateID] = st
 	}
 	now := s.now().UTC()
 	c, err := patchgate.ConsolidateServiceRelease(product, us, byID, now)

@@ -87,20 +87,16 @@ func (s *Server) loadWindows(ctx context.Context, approvals []patchgate.Approval
 // for the plan's ETag that changes when one of them opens or closes or a
 // deadline passes, so that an agent holding an old plan gets the new one.
 // Hosts without windows get an empty key: their ETag is as before.
-func (s *Server) hostWindows(ctx context.Context, snap *snapshot, hostID string, mode patchgate.Mode, now time.Time) ([]patchgate.CompiledWindow, string, error) {
+func (s *Server) hostWindows(snap *snapshot, groups []string, mode patchgate.Mode, now time.Time) ([]patchgate.CompiledWindow, string) {
 	if len(snap.windows) == 0 || mode == patchgate.ModeManual {
-		return nil, "", nil
-	}
-	groups, err := s.hostGroups(ctx, snap, hostID)
-	if err != nil {
-		return nil, "", err
+		return nil, ""
 	}
 	ws := patchgate.HostWindows(snap.windows, groups)
 	if len(ws) == 0 {
-		return nil, "", nil
+		return nil, ""
 	}
 	passed := sort.Search(len(snap.deadlines), func(i int) bool { return snap.deadlines[i].After(now) })
-	return ws, "|w:" + snap.windowKey(now, ws) + "d:" + strconv.Itoa(passed), nil
+	return ws, "|w:" + snap.windowKey(now, ws) + "d:" + strconv.Itoa(passed)
 }
 
 func windowInfo(c patchgate.CompiledWindow, now time.Time) adminapi.WindowInfo {

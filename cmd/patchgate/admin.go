@@ -154,6 +154,23 @@ func checkUpdateIDs(ids []string) error {
 
 // checkNameArg checks a group, host or token name given on the command line:
 // one path segment, printable.
+// deleteOne sends DELETE path for one named object and says so: with
+// --json as {verb: name}, else as message.
+func (a *adminCLI) deleteOne(cmd *cobra.Command, path, verb, name, message string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(cmd.Context(), "DELETE", path, nil, nil, nil); err != nil {
+		return err
+	}
+	if a.g.JSON {
+		return emitJSON(cmd.OutOrStdout(), map[string]string{verb: name})
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), message)
+	return err
+}
+
 func checkNameArg(what, s string) error {
 	if !agentapi.ValidID(s) {
 		return patchgate.Invalid(what, "%q: use letters, digits and . _ : + - (at most 128, starting with a letter or digit)", s)

@@ -93,18 +93,7 @@ func (a *adminCLI) groupDeleteCmd() *cobra.Command {
 			if args[0] == patchgate.GroupAll {
 				return patchgate.Invalid("NAME", "group %q holds every host and cannot be deleted", patchgate.GroupAll)
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), "DELETE", "/api/v1/groups/"+pathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitJSON(cmd.OutOrStdout(), map[string]string{"deleted": args[0]})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "deleted group %s\n", args[0])
-			return err
+			return a.deleteOne(cmd, "/api/v1/groups/"+pathEscape(args[0]), "deleted", args[0], "deleted group "+args[0])
 		},
 	}
 }

@@ -129,15 +129,7 @@ func (a *adminCLI) subscribeRemoveCmd() *cobra.Command {
 			if err := checkNameArg("ID", args[0]); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), "DELETE", "/api/v1/subscriptions/"+pathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed subscription %s\n", args[0])
-			return err
+			return a.deleteOne(cmd, "/api/v1/subscriptions/"+pathEscape(args[0]), "removed", args[0], "removed subscription "+args[0])
 		},
 	}
 }

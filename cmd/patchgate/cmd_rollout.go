@@ -182,18 +182,7 @@ func (a *adminCLI) rolloutRemoveCmd() *cobra.Command {
 			if err := checkNameArg("GROUP", args[0]); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), "DELETE", "/api/v1/rollouts/"+pathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitJSON(cmd.OutOrStdout(), map[string]string{"removed": args[0]})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed the rollout policy of group %s\n", args[0])
-			return err
+			return a.deleteOne(cmd, "/api/v1/rollouts/"+pathEscape(args[0]), "removed", args[0], "removed the rollout policy of group "+args[0])
 		},
 	}
 }

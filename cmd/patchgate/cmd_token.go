@@ -271,18 +271,7 @@ func (a *adminCLI) tokenRevokeCmd() *cobra.Command {
 			if err := checkNameArg("ID", args[0]); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), "DELETE", "/api/v1/tokens/"+pathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitJSON(cmd.OutOrStdout(), map[string]string{"revoked": args[0]})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s\n", args[0])
-			return err
+			return a.deleteOne(cmd, "/api/v1/tokens/"+pathEscape(args[0]), "revoked", args[0], "revoked token "+args[0])
 		},
 	}
 }

@@ -170,18 +170,7 @@ func (a *adminCLI) windowRemoveCmd() *cobra.Command {
 			if err := checkNameArg("GROUP", args[0]); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.do(cmd.Context(), "DELETE", "/api/v1/windows/"+pathEscape(args[0]), nil, nil, nil); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitJSON(cmd.OutOrStdout(), map[string]string{"removed": args[0]})
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "removed the window of group %s: its hosts install at any time\n", args[0])
-			return err
+			return a.deleteOne(cmd, "/api/v1/windows/"+pathEscape(args[0]), "removed", args[0], "removed the window of group "+args[0]+": its hosts install at any time")
 		},
 	}
 }
