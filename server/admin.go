@@ -125,6 +125,10 @@ func (s *Server) addUpdate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.checkGraph(r.Context(), u); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	now := s.now().UTC()
 	u.CreatedAt, u.CreatedBy = now, actor(r)
 	ev := s.event(r, patchgate.EventUpdateAdded)

@@ -118,6 +118,19 @@ func (s *Server) supersede(ctx context.Context, r *http.Request, id string) erro
 	return nil
 }
 
+// checkGraph refuses an update whose supersedes or requires would close
+// a cycle in the catalog (patchgate.CheckUpdateGraph).
+func (s *Server) checkGraph(ctx context.Context, u patchgate.Update) error {
+	if len(u.Supersedes) == 0 && len(u.Requires) == 0 {
+		return nil
+	}
+	us, err := s.store.ListUpdates(ctx, patchgate.UpdateFilter{})
+	if err != nil {
+		return err
+	}
+	return patchgate.CheckUpdateGraph(us, u)
+}
+
 func (s *Server) consolidate(w http.ResponseWriter, r *http.Request) {
 	var req adminapi.ConsolidateRequest
 	if err := decodeBody(r, &req); err != nil {
@@ -170,6 +183,9 @@ func (s *Server) consolidateProduct(ctx context.Context, product string, dryRun 
 		return resp, nil
 	}
 	sr := *c.Update
+	if err := patchgate.CheckUpdateGraph(us, sr); err != nil {
+		return resp, err
+	}
 	sr.CreatedAt, sr.CreatedBy = now, who
 	ev := patchgate.Event{ID: "adm-" + randomHex(10), Time: now, Type: patchgate.EventUpdateAdded, Actor: who, UpdateID: sr.ID,
 		Detail: fmt.Sprintf("service release consolidating %v", c.Constituents)}
