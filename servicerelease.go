@@ -56,7 +56,8 @@ var productPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,63}$`)
 // requires the previous SR, carries their payloads in that order (the same
 // content, by sha256: nothing is copied) and generated release notes. With
 // no such hotfix it builds nothing and says why, so running it twice for
-// the same period creates one SR.
+// the same period creates one SR. Each bundled payload names its
+// constituent, so that a host installs only the constituents it lacks.
 func ConsolidateServiceRelease(product string, updates []Update, states map[string]ReleaseState, now time.Time) (Consolidation, error) {
 	c := Consolidation{Product: product, Constituents: []string{}}
 	if !productPattern.MatchString(product) {
@@ -144,6 +145,7 @@ func ConsolidateServiceRelease(product string, updates []Update, states map[stri
 		}
 		for _, p := range u.Payloads {
 			p.Name = fmt.Sprintf("%02d-%s", i+1, p.Name)
+			p.Constituent = u.ID
 			if !ValidPayloadName(p.Name) {
 				return c, Invalid("payloads", "payload %s of %s is too long a name to bundle", p.Name, u.ID)
 			}
@@ -168,4 +170,28 @@ func rebootRank(r Reboot) int {
 		return 1
 	}
 	return 0
+}
+
+// PayloadsToRun decides which payloads of a plan item a host runs, in
+// order. A Service Release's payloads name the constituent they come
+// from; those of constituents in have (the host's installed updates,
+// reboot-pending ones included) are skipped, and skipped lists those
+// constituents in bundle order. A host that has every constituent runs
+// nothing: installing the SR only records it. Payloads without a
+// constituent always run, and so does every payload of an uninstall.
+func PayloadsToRun(item PlanItem, have []string) (run []Payload, skipped []string) {
+	if item.Action != ActionInstall {
+		return item.Payloads, nil
+	}
+	run = make([]Payload, 0, len(item.Payloads))
+	for _, p := range item.Payloads {
+		if p.Constituent != "" && slices.Contains(have, p.Constituent) {
+			if !slices.Contains(skipped, p.Constituent) {
+				skipped = append(skipped, p.Constituent)
+			}
+			continue
+		}
+		run = append(run, p)
+	}
+	return run, skipped
 }

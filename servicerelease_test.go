@@ -44,9 +44,12 @@ func TestConsolidateServiceRelease(t *testing.T) {
 	if sr.Kind != KindServiceRelease || sr.Severity != SeverityCritical || sr.Reboot != RebootMay {
 		t.Errorf("kind %s severity %s reboot %s", sr.Kind, sr.Severity, sr.Reboot)
 	}
-	var names, shas []string
+	var names, shas, from []string
 	for _, p := range sr.Payloads {
-		names, shas = append(names, p.Name), append(shas, p.SHA256)
+		names, shas, from = append(names, p.Name), append(shas, p.SHA256), append(from, p.Constituent)
+	}
+	if strings.Join(from, ",") != "hf1,sec2,hf3" {
+		t.Errorf("payload constituents %v, want hf1,sec2,hf3", from)
 	}
 	if strings.Join(names, ",") != "01-fix.sh,02-fix.sh,03-fix.sh" || strings.Join(shas, ",") != "aa,bb,cc" {
 		t.Errorf("payloads %v %v: want the constituents' content, in order", names, shas)
@@ -94,5 +97,44 @@ func TestServiceReleaseNumber(t *testing.T) {
 		if (want > 0) != ok || n != want && ok {
 			t.Errorf("%s: %d %v, want %d", id, n, ok, want)
 		}
+	}
+}
+
+func TestPayloadsToRun(t *testing.T) {
+	p := func(name, from string) Payload {
+		return Payload{Name: name, SHA256: strings.Repeat("a", 64), Size: 1, Installer: InstallerExec, Constituent: from}
+	}
+	sr := PlanItem{UpdateID: "app-SR2", Action: ActionInstall,
+		Payloads: []Payload{p("01-a.sh", "hf1"), p("02-b.sh", "hf2"), p("02-b2.sh", "hf2"), p("03-c.sh", "hf3")}}
+	names := func(ps []Payload) string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	cases := []struct {
+		name      string
+		item      PlanItem
+		have      []string
+		run, skip string
+	}{
+		{"nothing installed: every constituent, in order", sr, nil, "01-a.sh,02-b.sh,02-b2.sh,03-c.sh", ""},
+		{"one constituent installed: the other two", sr, []string{"hf2", "other"}, "01-a.sh,03-c.sh", "hf2"},
+		{"all constituents: nothing runs", sr, []string{"hf3", "hf1", "hf2"}, "", "hf1,hf2,hf3"},
+		{"the previous SR does not count as a constituent", sr, []string{"app-SR1"}, "01-a.sh,02-b.sh,02-b2.sh,03-c.sh", ""},
+		{"a plain update always runs", PlanItem{UpdateID: "hf9", Action: ActionInstall, Payloads: []Payload{p("x.sh", "")}}, []string{"hf9"}, "x.sh", ""},
+		{"uninstall runs every payload", PlanItem{UpdateID: "app-SR2", Action: ActionUninstall, Payloads: sr.Payloads}, []string{"hf1", "hf2", "hf3"}, "01-a.sh,02-b.sh,02-b2.sh,03-c.sh", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			run, skipped := PayloadsToRun(tc.item, tc.have)
+			if got := names(run); got != tc.run {
+				t.Errorf("run %q, want %q", got, tc.run)
+			}
+			if got := strings.Join(skipped, ","); got != tc.skip {
+				t.Errorf("skipped %q, want %q", got, tc.skip)
+			}
+		})
 	}
 }

@@ -103,6 +103,10 @@ type Payload struct {
 	SHA256    string        `json:"sha256"`
 	Installer InstallerType `json:"installer"`
 	Args      []string      `json:"args,omitempty"`
+	// Constituent is, in a Service Release, the update this payload
+	// comes from: an agent skips the payloads of constituents its host
+	// already has (PayloadsToRun). Manifests cannot set it.
+	Constituent string `json:"constituent,omitempty"`
 }
 
 // Update is one fix, at one revision.

@@ -238,6 +238,27 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 		return a.fail(item, -1, err, "")
 	}
 	log := a.log.With("update", item.UpdateID, "action", item.Action)
+	// A Service Release installs only the constituents this host lacks;
+	// with all of them, nothing runs and the SR is only recorded.
+	payloads, skipped := patchgate.PayloadsToRun(item, st.Installed)
+	note := ""
+	if len(skipped) > 0 {
+		note = fmt.Sprintf("constituents already installed, skipped: %s", strings.Join(skipped, ", "))
+		log.Info("skipping installed constituents", "constituents", skipped, "payloads", len(payloads))
+	}
+	if len(payloads) == 0 {
+		st.Journal = nil
+		st.setInstalled(item.UpdateID, true)
+		sum.Installed++
+		if err := a.saveState(st); err != nil {
+			return fatalError{err}
+		}
+		log.Info("done: every constituent was installed", "state", patchgate.StateInstalled)
+		if err := a.queue(item.UpdateID, patchgate.StateInstalled, 0, "nothing to run, "+note); err != nil {
+			return fatalError{err}
+		}
+		return nil
+	}
 	step := func(s string, ev patchgate.DeploymentState) error {
 		st.Journal = &journal{UpdateID: item.UpdateID, Action: item.Action, Step: s, Started: a.now().UTC()}
 		if err := a.saveState(st); err != nil {
@@ -260,9 +281,9 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 	if err := step(stepDownloading, patchgate.StateDownloading); err != nil {
 		return err
 	}
-	log.Info("downloading", "payloads", len(item.Payloads))
-	paths := make([]string, len(item.Payloads))
-	for i, p := range item.Payloads {
+	log.Info("downloading", "payloads", len(payloads))
+	paths := make([]string, len(payloads))
+	for i, p := range payloads {
 		path, err := a.fetch(ctx, id, p)
 		if err != nil {
 			sum.Failed++
@@ -286,7 +307,7 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 	var out []string
 	reboot := item.Reboot == patchgate.RebootRequired
 	lastCode := 0
-	for i, p := range item.Payloads {
+	for i, p := range payloads {
 		res, err := a.runInstaller(ctx, item.Action, p, paths[i])
 		if res.Output != "" {
 			out = append(out, res.Output)
@@ -305,6 +326,9 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 	// Record the outcome and clear the journal in one write.
 	st.Journal = nil
 	var state patchgate.DeploymentState
+	if note != "" {
+		out = append([]string{note}, out...)
+	}
 	detail := strings.Join(out, "\n")
 	if item.Action == patchgate.ActionUninstall {
 		st.setInstalled(item.UpdateID, false)

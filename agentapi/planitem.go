@@ -10,7 +10,8 @@ import (
 // CheckPlanItem refuses a plan item an agent must not act on, before
 // anything is downloaded: a bad update id, an action other than install or
 // uninstall, no payloads, a payload with a bad sha256, a size outside
-// (0, maxPayload], or an installer outside the closed set. The agent and
+// (0, maxPayload], an installer outside the closed set, or a bad
+// constituent id. The agent and
 // the fleet simulator both use it.
 func CheckPlanItem(item patchgate.PlanItem, maxPayload int64) error {
 	if !ValidID(item.UpdateID) {
@@ -30,6 +31,8 @@ func CheckPlanItem(item patchgate.PlanItem, maxPayload int64) error {
 			return fmt.Errorf("payload %d (%q): size %d out of range", i, p.Name, p.Size)
 		case !p.Installer.Valid():
 			return fmt.Errorf("payload %d (%q): installer %q is not in the closed set this agent runs", i, p.Name, p.Installer)
+		case p.Constituent != "" && !ValidID(p.Constituent):
+			return fmt.Errorf("payload %d (%q): invalid constituent update id %q", i, p.Name, p.Constituent)
 		}
 	}
 	return nil
