@@ -158,16 +158,32 @@ func CheckApproval(id string, st UpdateStatus, action Action, group string, test
 // TestHost is what the test verdict needs of a host of a test group.
 type TestHost struct {
 	ID        string
+	Groups    []string
 	Products  []InstalledProduct
 	Installed []string
 }
 
+// TestGroup is a test group and how many of its hosts must install an
+// update before it counts as tested there.
+type TestGroup struct {
+	Name string `json:"name"`
+	// MinSuccess is how many of the group's hosts that need an update
+	// must have installed it; 0, the default, means every one of them.
+	// A group where fewer hosts need it than MinSuccess needs them all.
+	MinSuccess int `json:"min_success"`
+}
+
+// MaxMinSuccess bounds TestGroup.MinSuccess.
+const MaxMinSuccess = 100000
+
 // TestVerdict decides the outcome of testing u from the deployment states
 // on the hosts of the test groups: failed if any of them that needs it
-// failed to install it; tested if every one that needs it has it installed
-// and there is at least one; otherwise still testing. The reason says
-// which hosts decided it.
-func TestVerdict(u Update, hosts []TestHost, deps []Deployment) (UpdateStatus, string) {
+// failed to install it; tested if, in every test group where some host
+// needs it, enough of those hosts have it installed (groups[i].MinSuccess,
+// by default all of them), and at least one host has; otherwise still
+// testing. Without groups, every host is in one group of the default
+// policy. The reason says which hosts or which group decided it.
+func TestVerdict(u Update, hosts []TestHost, deps []Deployment, groups []TestGroup) (UpdateStatus, string) {
 	cat := NewCatalog([]Update{u})
 	state := map[string]DeploymentState{}
 	for _, d := range deps {
@@ -175,28 +191,58 @@ func TestVerdict(u Update, hosts []TestHost, deps []Deployment) (UpdateStatus, s
 			state[d.HostID] = d.State
 		}
 	}
-	var installed, failed, pending []string
+	done := map[string]bool{}
+	var needing []TestHost
+	var failed []string
 	for _, h := range hosts {
 		if !cat.Applicable(u.ID, h.Products) {
 			continue
 		}
+		needing = append(needing, h)
 		switch {
 		case state[h.ID] == StateFailed:
 			failed = append(failed, h.ID)
 		case state[h.ID] == StateInstalled || slices.Contains(h.Installed, u.ID):
-			installed = append(installed, h.ID)
-		default:
-			pending = append(pending, h.ID)
+			done[h.ID] = true
 		}
 	}
 	sort.Strings(failed)
-	switch {
-	case len(failed) > 0:
+	if len(failed) > 0 {
 		return StatusFailed, fmt.Sprintf("install failed on test host(s) %v", failed)
-	case len(installed) > 0 && len(pending) == 0:
-		return StatusTested, fmt.Sprintf("installed on %d test host(s), none failed", len(installed))
 	}
-	return StatusTesting, fmt.Sprintf("%d of %d test host(s) installed", len(installed), len(installed)+len(pending))
+	if len(done) == 0 {
+		return StatusTesting, fmt.Sprintf("0 of %d test host(s) installed", len(needing))
+	}
+	if len(groups) == 0 {
+		groups = []TestGroup{{}}
+	}
+	for _, g := range groups {
+		members, installed := 0, 0
+		for _, h := range needing {
+			if g.Name != "" && !slices.Contains(h.Groups, g.Name) {
+				continue
+			}
+			members++
+			if done[h.ID] {
+				installed++
+			}
+		}
+		if members == 0 {
+			continue
+		}
+		need := members
+		if g.MinSuccess > 0 && g.MinSuccess < members {
+			need = g.MinSuccess
+		}
+		if installed < need {
+			where := "test hosts"
+			if g.Name != "" {
+				where = "test group " + g.Name
+			}
+			return StatusTesting, fmt.Sprintf("%s: %d of %d host(s) that need it installed, %d needed", where, installed, members, need)
+		}
+	}
+	return StatusTested, fmt.Sprintf("installed on %d of %d test host(s) that need it, none failed", len(done), len(needing))
 }
 
 // SLAPolicy maps a severity to the longest time an update of it may take
@@ -328,6 +374,13 @@ type ReleaseStore interface {
 	AddTestGroup(ctx context.Context, group string, ev Event) error
 	// RemoveTestGroup ends it; not_found if it was not one.
 	RemoveTestGroup(ctx context.Context, group string, ev Event) error
+	// TestGroupPolicies lists the test groups with their success count,
+	// by name.
+	TestGroupPolicies(ctx context.Context) ([]TestGroup, error)
+	// SetTestGroupMinSuccess sets a test group's MinSuccess (0: every
+	// host that needs the update); not_found if it is not a test group.
+	// Adding a group again keeps its count.
+	SetTestGroupMinSuccess(ctx context.Context, group string, n int, ev Event) error
 
 	// SLAPolicy returns the stored policy; a new store has
 	// DefaultSLAPolicy.

@@ -124,9 +124,67 @@ func TestTestVerdict(t *testing.T) {
 		{"reboot pending is not done", hosts, []Deployment{dep("a", StateInstalled), dep("b", StateRebootPending)}, StatusTesting},
 	}
 	for _, c := range cases {
-		got, why := TestVerdict(u, c.hosts, c.deps)
+		got, why := TestVerdict(u, c.hosts, c.deps, nil)
 		if got != c.want || why == "" {
 			t.Errorf("%s: %s (%s), want %s", c.name, got, why, c.want)
+		}
+	}
+}
+
+// TestTestVerdictMinSuccess: each test group's success count.
+func TestTestVerdictMinSuccess(t *testing.T) {
+	u := Update{ID: "HF-1", Products: []ProductConstraint{{Name: "app"}}}
+	app := []InstalledProduct{{Name: "app", Version: "1.5"}}
+	db := []InstalledProduct{{Name: "db", Version: "1"}}
+	h := func(id string, products []InstalledProduct, groups ...string) TestHost {
+		return TestHost{ID: id, Groups: groups, Products: products}
+	}
+	// lab: l1..l4 need it, l5 does not; canary: c1, c2.
+	hosts := []TestHost{h("l1", app, "lab"), h("l2", app, "lab"), h("l3", app, "lab"), h("l4", app, "lab"), h("l5", db, "lab"),
+		h("c1", app, "canary"), h("c2", app, "canary")}
+	inst := func(ids ...string) []Deployment {
+		var ds []Deployment
+		for _, id := range ids {
+			ds = append(ds, Deployment{HostID: id, UpdateID: "HF-1", State: StateInstalled})
+		}
+		return ds
+	}
+	failedOn := func(id string, ds []Deployment) []Deployment {
+		return append(ds, Deployment{HostID: id, UpdateID: "HF-1", State: StateFailed})
+	}
+	cases := []struct {
+		name   string
+		groups []TestGroup
+		hosts  []TestHost
+		deps   []Deployment
+		want   UpdateStatus
+		why    string
+	}{
+		{"default: every host that needs it", []TestGroup{{Name: "lab"}, {Name: "canary"}}, hosts,
+			inst("l1", "l2", "l3", "c1", "c2"), StatusTesting, "test group lab: 3 of 4 host(s) that need it installed, 4 needed"},
+		{"default, all installed (l5 does not need it)", []TestGroup{{Name: "lab"}, {Name: "canary"}}, hosts,
+			inst("l1", "l2", "l3", "l4", "c1", "c2"), StatusTested, "installed on 6 of 6"},
+		{"lab needs 2", []TestGroup{{Name: "lab", MinSuccess: 2}, {Name: "canary"}}, hosts,
+			inst("l1", "l3", "c1", "c2"), StatusTested, ""},
+		{"lab needs 2, canary not done", []TestGroup{{Name: "lab", MinSuccess: 2}, {Name: "canary"}}, hosts,
+			inst("l1", "l3", "c1"), StatusTesting, "test group canary: 1 of 2"},
+		{"lab needs 2, one done", []TestGroup{{Name: "lab", MinSuccess: 2}, {Name: "canary", MinSuccess: 1}}, hosts,
+			inst("l1", "c1"), StatusTesting, "test group lab: 1 of 4 host(s) that need it installed, 2 needed"},
+		{"count above the hosts that need it: all of them", []TestGroup{{Name: "canary", MinSuccess: 5}}, hosts[5:],
+			inst("c1", "c2"), StatusTested, ""},
+		{"a failure still fails, whatever the count", []TestGroup{{Name: "lab", MinSuccess: 1}}, hosts[:5],
+			failedOn("l4", inst("l1")), StatusFailed, "[l4]"},
+		{"a group where nobody needs it does not hold back", []TestGroup{{Name: "lab", MinSuccess: 1}, {Name: "empty"}}, hosts[:5],
+			inst("l2"), StatusTested, ""},
+		{"nobody installed: testing, even at count 0 everywhere", []TestGroup{{Name: "lab"}}, []TestHost{h("l5", db, "lab")},
+			nil, StatusTesting, "0 of 0"},
+		{"a host in two groups counts in both", []TestGroup{{Name: "lab", MinSuccess: 1}, {Name: "canary", MinSuccess: 1}},
+			[]TestHost{h("x", app, "lab", "canary"), h("l1", app, "lab")}, inst("x"), StatusTested, ""},
+	}
+	for _, c := range cases {
+		got, why := TestVerdict(u, c.hosts, c.deps, c.groups)
+		if got != c.want || !strings.Contains(why, c.why) {
+			t.Errorf("%s: %s (%s), want %s (%s)", c.name, got, why, c.want, c.why)
 		}
 	}
 }

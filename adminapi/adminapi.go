@@ -68,6 +68,8 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
+	{"GET", "/api/v1/release/test-policy", patchgate.RoleViewer},
+	{"PUT", "/api/v1/release/test-groups/{group}/min-success", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -74,18 +74,33 @@ type ConsolidateResponse struct {
 	Release *patchgate.ReleaseState `json:"release,omitempty"`
 }
 
+// TestPolicy is GET /api/v1/release/test-policy: each test group and how
+// many of its hosts that need an update must install it before the update
+// is tested (0: every one of them, at least one overall).
+type TestPolicy struct {
+	Groups []patchgate.TestGroup `json:"groups"`
+}
+
+// SetMinSuccessRequest is PUT
+// /api/v1/release/test-groups/{group}/min-success.
+type SetMinSuccessRequest struct {
+	MinSuccess int `json:"min_success"`
+}
+
 func init() {
 	for k, d := range map[string]doc{
-		"GET /api/v1/updates/{id}/history":           {summary: "An update's release state and lifecycle events (who, when, why)", response: UpdateHistory{}},
-		"POST /api/v1/updates/{id}/post":             {summary: "Post a tested update (force and reason post an untested one, audited)", request: PostUpdateRequest{}, response: patchgate.ReleaseState{}},
-		"POST /api/v1/updates/{id}/withdraw":         {summary: "Withdraw an update: it leaves plans and approvals stop applying", request: WithdrawUpdateRequest{}, response: patchgate.ReleaseState{}},
-		"GET /api/v1/release/test-groups":            {summary: "The groups whose hosts test received updates", response: []string{}},
-		"PUT /api/v1/release/test-groups/{group}":    {summary: "Designate a group as a test group"},
-		"DELETE /api/v1/release/test-groups/{group}": {summary: "A group stops being a test group"},
-		"GET /api/v1/release/sla":                    {summary: "The SLA policy: longest time from received to posted per severity", response: SLAPolicyInfo{}},
-		"PUT /api/v1/release/sla/{severity}":         {summary: "Set (or remove, with 0) the SLA of a severity", request: SetSLARequest{}, response: SLAPolicyInfo{}},
-		"POST /api/v1/release/consolidate":           {summary: "Build the next Service Release of a product from the hotfixes posted since the previous one (dry_run: only say what)", request: ConsolidateRequest{}, response: ConsolidateResponse{}},
-		"GET /api/v1/reports/sla":                    {summary: "Time to post, remaining time or breach of each unposted or recently posted update", response: SLAReport{}},
+		"GET /api/v1/updates/{id}/history":                    {summary: "An update's release state and lifecycle events (who, when, why)", response: UpdateHistory{}},
+		"POST /api/v1/updates/{id}/post":                      {summary: "Post a tested update (force and reason post an untested one, audited)", request: PostUpdateRequest{}, response: patchgate.ReleaseState{}},
+		"POST /api/v1/updates/{id}/withdraw":                  {summary: "Withdraw an update: it leaves plans and approvals stop applying", request: WithdrawUpdateRequest{}, response: patchgate.ReleaseState{}},
+		"GET /api/v1/release/test-groups":                     {summary: "The groups whose hosts test received updates", response: []string{}},
+		"PUT /api/v1/release/test-groups/{group}":             {summary: "Designate a group as a test group"},
+		"DELETE /api/v1/release/test-groups/{group}":          {summary: "A group stops being a test group"},
+		"GET /api/v1/release/sla":                             {summary: "The SLA policy: longest time from received to posted per severity", response: SLAPolicyInfo{}},
+		"PUT /api/v1/release/sla/{severity}":                  {summary: "Set (or remove, with 0) the SLA of a severity", request: SetSLARequest{}, response: SLAPolicyInfo{}},
+		"POST /api/v1/release/consolidate":                    {summary: "Build the next Service Release of a product from the hotfixes posted since the previous one (dry_run: only say what)", request: ConsolidateRequest{}, response: ConsolidateResponse{}},
+		"GET /api/v1/release/test-policy":                     {summary: "Each test group's success count: how many of its hosts that need an update must install it (0: all)", response: TestPolicy{}},
+		"PUT /api/v1/release/test-groups/{group}/min-success": {summary: "Set a test group's success count (0: every host that needs the update)", request: SetMinSuccessRequest{}, response: patchgate.TestGroup{}},
+		"GET /api/v1/reports/sla":                             {summary: "Time to post, remaining time or breach of each unposted or recently posted update", response: SLAReport{}},
 	} {
 		docs[k] = d
 	}

@@ -18,16 +18,18 @@ import (
 
 func (s *Server) releaseHandlers() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /api/v1/updates/{id}/history":           s.updateHistory,
-		"POST /api/v1/updates/{id}/post":             s.postUpdate,
-		"POST /api/v1/updates/{id}/withdraw":         s.withdrawUpdate,
-		"GET /api/v1/release/test-groups":            s.listTestGroups,
-		"PUT /api/v1/release/test-groups/{group}":    s.addTestGroup,
-		"DELETE /api/v1/release/test-groups/{group}": s.removeTestGroup,
-		"GET /api/v1/release/sla":                    s.getSLA,
-		"PUT /api/v1/release/sla/{severity}":         s.setSLA,
-		"GET /api/v1/reports/sla":                    s.reportSLA,
-		"POST /api/v1/release/consolidate":           s.consolidate,
+		"GET /api/v1/updates/{id}/history":                    s.updateHistory,
+		"POST /api/v1/updates/{id}/post":                      s.postUpdate,
+		"POST /api/v1/updates/{id}/withdraw":                  s.withdrawUpdate,
+		"GET /api/v1/release/test-groups":                     s.listTestGroups,
+		"PUT /api/v1/release/test-groups/{group}":             s.addTestGroup,
+		"DELETE /api/v1/release/test-groups/{group}":          s.removeTestGroup,
+		"GET /api/v1/release/sla":                             s.getSLA,
+		"PUT /api/v1/release/sla/{severity}":                  s.setSLA,
+		"GET /api/v1/reports/sla":                             s.reportSLA,
+		"POST /api/v1/release/consolidate":                    s.consolidate,
+		"GET /api/v1/release/test-policy":                     s.testPolicy,
+		"PUT /api/v1/release/test-groups/{group}/min-success": s.setMinSuccess,
 	}
 }
 
@@ -323,6 +325,50 @@ func (s *Server) removeTestGroup(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (s *Server) testPolicy(w http.ResponseWriter, r *http.Request) {
+	gs, err := s.store.TestGroupPolicies(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.TestPolicy{Groups: gs})
+}
+
+func (s *Server) setMinSuccess(w http.ResponseWriter, r *http.Request) {
+	group := r.PathValue("group")
+	if err := validGroup("group", group); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req adminapi.SetMinSuccessRequest
+	if err := decodeBody(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.MinSuccess < 0 || req.MinSuccess > patchgate.MaxMinSuccess {
+		s.writeError(w, r, patchgate.Invalid("min_success", "must be between 0 (every test host that needs the update) and %d, not %d", patchgate.MaxMinSuccess, req.MinSuccess))
+		return
+	}
+	ev := s.event(r, patchgate.EventTestGroupChanged)
+	if req.MinSuccess == 0 {
+		ev.Detail = fmt.Sprintf("test group %s: tested when every host that needs an update installed it", group)
+	} else {
+		ev.Detail = fmt.Sprintf("test group %s: tested when %d host(s) that need an update installed it", group, req.MinSuccess)
+	}
+	if err := s.store.SetTestGroupMinSuccess(r.Context(), group, req.MinSuccess, ev); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.invalidate()
+	// A lower count may decide updates in test now, without waiting for
+	// the next report.
+	if err := s.reevaluateTests(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, patchgate.TestGroup{Name: group, MinSuccess: req.MinSuccess})
+}
+
 func (s *Server) slaInfo(ctx context.Context) (adminapi.SLAPolicyInfo, error) {
 	p, err := s.store.SLAPolicy(ctx)
 	if err != nil {
@@ -555,6 +601,27 @@ func (s *Server) evaluateTests(ctx context.Context, evs []patchgate.Event) {
 	}
 }
 
+// reevaluateTests re-decides the verdict of every update in testing.
+func (s *Server) reevaluateTests(ctx context.Context) error {
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0)
+	for id, st := range snap.release {
+		if st == patchgate.StatusTesting {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := s.evaluateTest(ctx, snap, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Server) evaluateTest(ctx context.Context, snap *snapshot, id string) error {
 	st, err := s.store.ReleaseState(ctx, id)
 	if err != nil {
@@ -584,14 +651,18 @@ func (s *Server) evaluateTest(ctx context.Context, snap *snapshot, id string) er
 		if err != nil {
 			return err
 		}
-		hosts = append(hosts, patchgate.TestHost{ID: h.ID, Products: h.Products, Installed: h.Installed})
+		hosts = append(hosts, patchgate.TestHost{ID: h.ID, Groups: groups, Products: h.Products, Installed: h.Installed})
 		ds, err := s.store.ListDeployments(ctx, hostID)
 		if err != nil {
 			return err
 		}
 		deps = append(deps, ds...)
 	}
-	verdict, why := patchgate.TestVerdict(u, hosts, deps)
+	policies, err := s.store.TestGroupPolicies(ctx)
+	if err != nil {
+		return err
+	}
+	verdict, why := patchgate.TestVerdict(u, hosts, deps, policies)
 	if verdict == st.Status || verdict == patchgate.StatusTesting {
 		return nil
 	}

@@ -200,6 +200,46 @@ func (db *DB) RemoveTestGroup(ctx context.Context, group string, ev patchgate.Ev
 	})
 }
 
+// TestGroupPolicies implements patchgate.ReleaseStore.
+func (db *DB) TestGroupPolicies(ctx context.Context) ([]patchgate.TestGroup, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT group_name, min_success FROM test_groups ORDER BY group_name`)
+	if err != nil {
+		return nil, patchgate.Internal(err, "sqlite: list test group policies")
+	}
+	defer rows.Close()
+	out := []patchgate.TestGroup{}
+	for rows.Next() {
+		var g patchgate.TestGroup
+		if err := rows.Scan(&g.Name, &g.MinSuccess); err != nil {
+			return nil, patchgate.Internal(err, "sqlite: list test group policies")
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, patchgate.Internal(err, "sqlite: list test group policies")
+	}
+	return out, nil
+}
+
+// SetTestGroupMinSuccess implements patchgate.ReleaseStore.
+func (db *DB) SetTestGroupMinSuccess(ctx context.Context, group string, n int, ev patchgate.Event) error {
+	if n < 0 || n > patchgate.MaxMinSuccess {
+		return patchgate.Invalid("min_success", "must be between 0 and %d", patchgate.MaxMinSuccess)
+	}
+	return db.write(ctx, "sqlite: set test group success count", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE test_groups SET min_success = ? WHERE group_name = ?`, n, group)
+		if err != nil {
+			return err
+		}
+		if k, err := res.RowsAffected(); err != nil {
+			return err
+		} else if k == 0 {
+			return patchgate.NotFound("group %q is not a test group", group)
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+}
+
 // SLAPolicy implements patchgate.ReleaseStore.
 func (db *DB) SLAPolicy(ctx context.Context) (patchgate.SLAPolicy, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT severity, max_ns FROM sla_policy`)

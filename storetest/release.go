@@ -181,3 +181,32 @@ func testSLAEventsOnce(t *testing.T, s patchgate.Store) {
 		t.Errorf("%d breach events, want 1", n)
 	}
 }
+
+func testTestGroupMinSuccess(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	createGroup(t, s, "lab")
+	createGroup(t, s, "canary")
+	wantNotFound(t, s.SetTestGroupMinSuccess(ctx, "lab", 2, newEvent(patchgate.EventTestGroupChanged)), "SetTestGroupMinSuccess of a group that is not a test group")
+	must(t, s.AddTestGroup(ctx, "lab", newEvent(patchgate.EventTestGroupChanged)), "AddTestGroup lab")
+	must(t, s.AddTestGroup(ctx, "canary", newEvent(patchgate.EventTestGroupChanged)), "AddTestGroup canary")
+	gs, err := s.TestGroupPolicies(ctx)
+	must(t, err, "TestGroupPolicies")
+	same(t, "default policies", gs, []patchgate.TestGroup{{Name: "canary"}, {Name: "lab"}})
+	ev := newEvent(patchgate.EventTestGroupChanged)
+	must(t, s.SetTestGroupMinSuccess(ctx, "lab", 2, ev), "SetTestGroupMinSuccess")
+	findEvent(t, s, ev.ID)
+	if err := s.SetTestGroupMinSuccess(ctx, "lab", -1, newEvent(patchgate.EventTestGroupChanged)); patchgate.ErrorCode(err) != patchgate.CodeInvalid {
+		t.Errorf("SetTestGroupMinSuccess -1: %v, want invalid", err)
+	}
+	// Adding the group again keeps its count.
+	must(t, s.AddTestGroup(ctx, "lab", newEvent(patchgate.EventTestGroupChanged)), "AddTestGroup lab again")
+	gs, err = s.TestGroupPolicies(ctx)
+	must(t, err, "TestGroupPolicies")
+	same(t, "policies", gs, []patchgate.TestGroup{{Name: "canary"}, {Name: "lab", MinSuccess: 2}})
+	// Removing and adding it back starts from the default.
+	must(t, s.RemoveTestGroup(ctx, "lab", newEvent(patchgate.EventTestGroupChanged)), "RemoveTestGroup")
+	must(t, s.AddTestGroup(ctx, "lab", newEvent(patchgate.EventTestGroupChanged)), "AddTestGroup lab back")
+	gs, err = s.TestGroupPolicies(ctx)
+	must(t, err, "TestGroupPolicies")
+	same(t, "policies after re-adding", gs, []patchgate.TestGroup{{Name: "canary"}, {Name: "lab"}})
+}

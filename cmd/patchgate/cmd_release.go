@@ -173,7 +173,7 @@ func (a *adminCLI) releaseCmd() *cobra.Command {
 		Short: "The publisher's release policy: test groups, the SLA, Service Releases",
 	}
 	tg := &cobra.Command{Use: "test-group", Short: "The groups whose hosts test received updates"}
-	tg.AddCommand(a.testGroupSetCmd("add"), a.testGroupSetCmd("remove"), a.testGroupListCmd())
+	tg.AddCommand(a.testGroupSetCmd("add"), a.testGroupSetCmd("remove"), a.testGroupListCmd(), a.testGroupMinSuccessCmd(), a.testPolicyCmd())
 	sla := &cobra.Command{Use: "sla", Short: "The SLA policy: longest time from received to posted per severity"}
 	sla.AddCommand(a.slaSetCmd(), a.slaShowCmd())
 	cmd.AddCommand(tg, sla, a.consolidateCmd())
