@@ -70,6 +70,7 @@ var Routes = []Route{
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
 	{"GET", "/api/v1/release/test-policy", patchgate.RoleViewer},
 	{"PUT", "/api/v1/release/test-groups/{group}/min-success", patchgate.RoleAdmin},
+	{"POST", "/api/v1/release/cleanup", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -1,6 +1,9 @@
 package adminapi
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -104,4 +107,40 @@ func init() {
 	} {
 		docs[k] = d
 	}
+}
+
+// CleanupRequest is POST /api/v1/release/cleanup: decline, for group all,
+// the superseded updates that no host needs after Age since they were
+// superseded ("30d", "720h"; default the server's --cleanup-age). DryRun
+// only reports.
+type CleanupRequest struct {
+	Age    string `json:"age,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// CleanupReport says what a cleanup declined (or, dry, would decline) and
+// what it kept, and why.
+type CleanupReport struct {
+	GeneratedAt time.Time               `json:"generated_at"`
+	Age         string                  `json:"age"`
+	DryRun      bool                    `json:"dry_run,omitempty"`
+	Declined    int                     `json:"declined"`
+	Items       []patchgate.CleanupItem `json:"items"`
+}
+
+// ParseAge reads a duration in Go syntax ("720h") or whole days ("30d").
+func ParseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok && n != "" {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func init() {
+	docs["POST /api/v1/release/cleanup"] = doc{summary: "Decline, for all, superseded updates no host needs after an age (default 30d); dry_run only reports what would be declined and what is kept, and why",
+		request: CleanupRequest{}, response: CleanupReport{}}
 }

@@ -10,3 +10,6 @@ func (s *Server) PruneEvents(ctx context.Context) { s.pruneEvents(ctx) }
 
 // ConsolidateAll runs the scheduled consolidation once.
 func (s *Server) ConsolidateAll(ctx context.Context) ([]string, error) { return s.consolidateAll(ctx) }
+
+// Cleanup runs the scheduled cleanup once.
+func (s *Server) RunCleanup(ctx context.Context) { s.runCleanup(ctx) }

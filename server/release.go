@@ -30,6 +30,7 @@ func (s *Server) releaseHandlers() map[string]http.HandlerFunc {
 		"POST /api/v1/release/consolidate":                    s.consolidate,
 		"GET /api/v1/release/test-policy":                     s.testPolicy,
 		"PUT /api/v1/release/test-groups/{group}/min-success": s.setMinSuccess,
+		"POST /api/v1/release/cleanup":                        s.cleanupHandler,
 	}
 }
 

@@ -57,6 +57,12 @@ type Config struct {
 	SLAWarn time.Duration
 	// SLACheckInterval is how often Run checks the SLA (default 1m).
 	SLACheckInterval time.Duration
+	// CleanupNext gives the time of the next scheduled cleanup of
+	// superseded updates after a given time; nil disables it.
+	CleanupNext func(after time.Time) time.Time
+	// CleanupAge is how long after being superseded an update no host
+	// needs is declined (default patchgate.CleanupAgeDefault).
+	CleanupAge time.Duration
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -85,6 +91,9 @@ type Server struct {
 
 	slaWarn    time.Duration
 	slaCheckIv time.Duration
+
+	cleanupNext func(time.Time) time.Time
+	cleanupAge  time.Duration
 }
 
 // New returns a server for cfg.
@@ -105,6 +114,12 @@ func New(cfg Config) *Server {
 
 		slaWarn:    cfg.SLAWarn,
 		slaCheckIv: cfg.SLACheckInterval,
+
+		cleanupNext: cfg.CleanupNext,
+		cleanupAge:  cfg.CleanupAge,
+	}
+	if s.cleanupAge <= 0 {
+		s.cleanupAge = patchgate.CleanupAgeDefault
 	}
 	if s.slaWarn <= 0 {
 		s.slaWarn = patchgate.SLAWarnDefault
@@ -155,6 +170,11 @@ func (s *Server) Run(ctx context.Context) {
 	if s.consolidateNext != nil {
 		consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
 	}
+	cleanup := time.NewTimer(time.Duration(math.MaxInt64))
+	defer cleanup.Stop()
+	if s.cleanupNext != nil {
+		cleanup.Reset(s.cleanupNext(s.now()).Sub(s.now()))
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -169,6 +189,9 @@ func (s *Server) Run(ctx context.Context) {
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
+		case <-cleanup.C:
+			s.runCleanup(ctx)
+			cleanup.Reset(s.cleanupNext(s.now()).Sub(s.now()))
 		}
 	}
 }

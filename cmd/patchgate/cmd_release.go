@@ -176,7 +176,7 @@ func (a *adminCLI) releaseCmd() *cobra.Command {
 	tg.AddCommand(a.testGroupSetCmd("add"), a.testGroupSetCmd("remove"), a.testGroupListCmd(), a.testGroupMinSuccessCmd(), a.testPolicyCmd())
 	sla := &cobra.Command{Use: "sla", Short: "The SLA policy: longest time from received to posted per severity"}
 	sla.AddCommand(a.slaSetCmd(), a.slaShowCmd())
-	cmd.AddCommand(tg, sla, a.consolidateCmd())
+	cmd.AddCommand(tg, sla, a.consolidateCmd(), a.cleanupCmd())
 	return cmd
 }
 

@@ -95,3 +95,73 @@ func writeTestPolicy(w io.Writer, p adminapi.TestPolicy) error {
 	}
 	return t.flush()
 }
+
+func (a *adminCLI) cleanupCmd() *cobra.Command {
+	var age string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "cleanup [--age 30d] [--dry-run]",
+		Short: "Decline superseded updates that no host needs any more",
+		Long: `Decline, for group all (as actor "cleanup"), every superseded update that
+was superseded at least --age ago (default: the server's --cleanup-age,
+30d) and that no host still needs. A host needs an update when it applies
+to one of its products, it is not installed there, and no update that
+supersedes it is installed there or approved for it and applicable. An
+update some host needs is kept, whatever its age; the report says which
+and why. --dry-run only reports. serve runs the same job on
+--cleanup-schedule.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := adminapi.CleanupRequest{DryRun: dryRun}
+			if age != "" {
+				d, err := adminapi.ParseAge(age)
+				if err != nil || d < 0 {
+					return patchgate.Invalid("--age", "%q is not a duration like 30d or 720h", age)
+				}
+				req.Age = d.String()
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/release/cleanup", nil, req, &raw); err != nil {
+				return err
+			}
+			var rep adminapi.CleanupReport
+			if err := json.Unmarshal(raw, &rep); err != nil {
+				return unexpectedAnswer(err)
+			}
+			out := cmd.OutOrStdout()
+			return a.show(out, raw, func() error { return writeCleanup(out, rep) })
+		},
+	}
+	cmd.Flags().StringVar(&age, "age", "", "decline only updates superseded at least this long ago (default: the server's, 30d)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "only report what would be declined")
+	return cmd
+}
+
+func writeCleanup(w io.Writer, rep adminapi.CleanupReport) error {
+	verb := "declined"
+	if rep.DryRun {
+		verb = "would decline (dry run)"
+	}
+	if len(rep.Items) == 0 {
+		_, err := fmt.Fprintln(w, "no superseded update left to decline")
+		return err
+	}
+	fmt.Fprintf(w, "%s %d of %d superseded update(s) (age %s)\n", verb, rep.Declined, len(rep.Items), rep.Age)
+	t := newTextTable(w, "UPDATE", "DECISION", "SUPERSEDED", "BY", "REASON")
+	for _, it := range rep.Items {
+		decision := "keep"
+		if it.Decline {
+			decision = "decline"
+		}
+		reason := it.Reason
+		if len(it.Hosts) > 0 {
+			reason += " (" + joinOr(it.Hosts, "") + ")"
+		}
+		t.row(it.UpdateID, decision, it.SupersededAt.Format("2006-01-02"), joinOr(it.SupersededBy, "-"), reason)
+	}
+	return t.flush()
+}

@@ -40,6 +40,10 @@ type serveOptions struct {
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
+	// Cleanup is the cron expression of the cleanup of superseded
+	// updates; CleanupAge how long after being superseded they go.
+	Cleanup    string
+	CleanupAge string
 }
 
 func newServeCmd() *cobra.Command {
@@ -73,6 +77,8 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
+	f.StringVar(&o.Cleanup, "cleanup-schedule", "30 3 * * *", `when to decline superseded updates no host needs any more: a cron expression in --timezone (default daily at 03:30); "" disables it`)
+	f.StringVar(&o.CleanupAge, "cleanup-age", "30d", "how long after being superseded an update no host needs is declined by the cleanup job (e.g. 30d, 720h)")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
@@ -92,6 +98,16 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	consolidateNext, err := consolidationSchedule(o.Consolidate, o.TimeZone)
 	if err != nil {
 		return err
+	}
+	cleanupNext, err := cronSchedule("--cleanup-schedule", o.Cleanup, o.TimeZone)
+	if err != nil {
+		return err
+	}
+	cleanupAge := patchgate.CleanupAgeDefault
+	if o.CleanupAge != "" {
+		if cleanupAge, err = parseFlagDuration("--cleanup-age", o.CleanupAge); err != nil {
+			return err
+		}
 	}
 	if o.Retention < 0 {
 		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
@@ -119,7 +135,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		return err
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
-		SLAWarn: o.SLAWarn})
+		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
@@ -236,6 +252,12 @@ func dedupe(list []string) []string {
 // consolidationSchedule turns --consolidate-schedule and --timezone into
 // the server's "next run" function; nil when disabled.
 func consolidationSchedule(spec, zone string) (func(time.Time) time.Time, error) {
+	return cronSchedule("--consolidate-schedule", spec, zone)
+}
+
+// cronSchedule turns a cron flag and --timezone into a "next run"
+// function; nil when the flag is "".
+func cronSchedule(flag, spec, zone string) (func(time.Time) time.Time, error) {
 	if strings.TrimSpace(spec) == "" {
 		return nil, nil
 	}
@@ -245,7 +267,7 @@ func consolidationSchedule(spec, zone string) (func(time.Time) time.Time, error)
 	}
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
-		return nil, fmt.Errorf("--consolidate-schedule: %q: %v", spec, err)
+		return nil, fmt.Errorf("%s: %q: %v", flag, spec, err)
 	}
 	return func(after time.Time) time.Time { return sched.Next(after.In(loc)) }, nil
 }

@@ -32,3 +32,16 @@ func TestConsolidationSchedule(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanupSchedule(t *testing.T) {
+	next, err := cronSchedule("--cleanup-schedule", "30 3 * * *", "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next(time.Date(2026, 12, 4, 22, 0, 0, 0, time.UTC)), time.Date(2026, 12, 5, 3, 30, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("next = %v, want %v", got, want)
+	}
+	if _, err := cronSchedule("--cleanup-schedule", "daily", "UTC"); err == nil || !strings.Contains(err.Error(), "--cleanup-schedule") {
+		t.Errorf("bad spec: %v, want an error naming --cleanup-schedule", err)
+	}
+}
