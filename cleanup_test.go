@@ -1,6 +1,7 @@
 package patchgate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +113,40 @@ func TestDecideCleanup(t *testing.T) {
 	}
 	if items := DecideCleanup(cat, approvals, nil, hosts, CleanupAgeDefault, now); len(items) != 0 {
 		t.Errorf("no states: %+v", items)
+	}
+}
+
+// BenchmarkDecideCleanup: 100,000 hosts, 50 superseded hotfixes of two
+// SRs, one approved for all (its hotfixes covered everywhere), one
+// approved nowhere (every host needs its hotfixes: the worst case, each
+// host checked against each).
+func BenchmarkDecideCleanup(b *testing.B) {
+	now := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	var us []Update
+	var states []ReleaseState
+	var sr1, sr2 []string
+	for i := range 50 {
+		id := fmt.Sprintf("HF%02d", i)
+		us = append(us, upd(id))
+		states = append(states, ReleaseState{UpdateID: id, Status: StatusSuperseded, Since: now.Add(-60 * 24 * time.Hour)})
+		if i%2 == 0 {
+			sr1 = append(sr1, id)
+		} else {
+			sr2 = append(sr2, id)
+		}
+	}
+	us = append(us, supersedes(upd("SR1"), sr1...), supersedes(upd("SR2"), sr2...))
+	cat := NewCatalog(us)
+	approvals := NewApprovalIndex([]Approval{install("SR1", GroupAll)})
+	hosts := make([]PlanHost, 100000)
+	for i := range hosts {
+		hosts[i] = PlanHost{ID: fmt.Sprintf("h%06d", i), Groups: []string{GroupAll, "prod"}, Products: []InstalledProduct{ip("app", "1.5")},
+			Installed: []string{"HF00", "HF01"}}
+	}
+	for b.Loop() {
+		items := DecideCleanup(cat, approvals, states, hosts, CleanupAgeDefault, now)
+		if len(items) != 50 {
+			b.Fatal(len(items))
+		}
 	}
 }

@@ -42,3 +42,15 @@ func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestConsolidateRefusesCycles: a hotfix that names the next SR in its
+// supersedes (before it exists) would make the SR close a cycle; the
+// consolidation, dry or not, is refused and builds nothing.
+func TestConsolidateRefusesCycles(t *testing.T) {
+	e := newEnv(t)
+	e.publish("HF-1", "app", "", []byte("one"), func(m *patchgate.Manifest) { m.Supersedes = []string{"app-SR1"} })
+	for _, dry := range []bool{true, false} {
+		e.wantError("POST", "/api/v1/release/consolidate", adminapi.ConsolidateRequest{Product: "app", DryRun: dry}, 400, "supersedes: cycle app-SR1 → HF-1 → app-SR1")
+	}
+	e.wantError("GET", "/api/v1/updates/app-SR1", nil, 404, "app-SR1")
+}

@@ -182,13 +182,16 @@ func (s *Server) consolidateProduct(ctx context.Context, product string, dryRun 
 		return adminapi.ConsolidateResponse{}, err
 	}
 	resp := adminapi.ConsolidateResponse{Consolidation: c, DryRun: dryRun}
-	if c.Update == nil || dryRun {
+	if c.Update == nil {
+		return resp, nil
+	}
+	if err := patchgate.CheckUpdateGraph(us, *c.Update); err != nil {
+		return resp, err
+	}
+	if dryRun {
 		return resp, nil
 	}
 	sr := *c.Update
-	if err := patchgate.CheckUpdateGraph(us, sr); err != nil {
-		return resp, err
-	}
 	sr.CreatedAt, sr.CreatedBy = now, who
 	ev := patchgate.Event{ID: "adm-" + randomHex(10), Time: now, Type: patchgate.EventUpdateAdded, Actor: who, UpdateID: sr.ID,
 		Detail: fmt.Sprintf("service release consolidating %v", c.Constituents)}
