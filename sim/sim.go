@@ -499,7 +499,9 @@ func (r *runner) apply(ctx context.Context, h *host, item patchgate.PlanItem) bo
 	r.queue(h, item.UpdateID, patchgate.StateDownloading, 0, "")
 	r.flush(ctx, h)
 	if !r.cfg.SkipDownload {
-		for _, p := range item.Payloads {
+		// As the agent does: an SR's installed constituents are not fetched.
+		payloads, _ := patchgate.PayloadsToRun(item, h.installed)
+		for _, p := range payloads {
 			if err := r.download(ctx, h, p); err != nil {
 				r.queue(h, item.UpdateID, patchgate.StateFailed, -1, err.Error())
 				r.m.installsFailed.Add(1)
