@@ -91,6 +91,10 @@ type UnmappedProduct struct {
 
 // Advisory limits.
 const (
+	// MaxAdvisoryBytes limits one CSAF document. The largest real
+	// advisories (Red Hat's kernel ones, listing every product stream)
+	// are a few MB.
+	MaxAdvisoryBytes    = 16 << 20
 	MaxAdvisoryCVEs     = 2000
 	MaxAdvisoryProducts = 20000
 	MaxProductMap       = 10000

@@ -68,6 +68,10 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
+	{"POST", "/api/v1/advisories", patchgate.RolePublisher},
+	{"GET", "/api/v1/advisories", patchgate.RoleViewer},
+	{"GET", "/api/v1/advisories/{id}", patchgate.RoleViewer},
+	{"GET", "/api/v1/reports/exposure", patchgate.RoleViewer},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

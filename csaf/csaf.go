@@ -36,9 +36,8 @@ import (
 	"github.com/patchgate/patchgate"
 )
 
-// MaxDocumentBytes limits one CSAF document. The largest real advisories
-// (Red Hat's kernel ones, listing every product stream) are a few MB.
-const MaxDocumentBytes = 16 << 20
+// MaxDocumentBytes limits one CSAF document.
+const MaxDocumentBytes = patchgate.MaxAdvisoryBytes
 
 // maxBranchDepth bounds the product tree's nesting (real trees have 3 to
 // 5 levels: vendor, product family, product name, version).
