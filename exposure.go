@@ -32,7 +32,7 @@ type ExposureRow struct {
 	Product  string   `json:"product"`
 	Version  string   `json:"version"`
 	// FixedIn lists the versions of the product the advisory says are
-	// fixed.
+	// fixed, newer than the host's.
 	FixedIn []string `json:"fixed_in,omitempty"`
 	// Fix is the update that fixes it for this host ("" if none is
 	// known): one linked to the advisory by a remediation or by the
@@ -88,7 +88,7 @@ func Exposure(in ExposureInput) []ExposureRow {
 				row := ExposureRow{
 					Advisory: a.ID, Title: a.Title, Severity: a.Severity, CVEs: cves,
 					HostID: h.ID, Hostname: h.Hostname, Product: hp.Name, Version: hp.Version,
-					FixedIn: fixedVersions(a, hp.Name),
+					FixedIn: fixedVersions(a, hp.Name, hp.Version),
 				}
 				best := -1
 				for _, u := range fixes {
@@ -233,11 +233,23 @@ func versionsMatch(expr, v string) bool {
 	return err == nil && c.Matches(v)
 }
 
-func fixedVersions(a Advisory, product string) []string {
+// fixedVersions lists the fixed versions of product that are upgrades
+// from version (and fixed ranges as they are).
+func fixedVersions(a Advisory, product, version string) []string {
 	var out []string
 	for _, f := range a.Fixed {
-		if f.Product == product && f.Versions != "" && !slices.Contains(out, f.Versions) {
-			out = append(out, strings.TrimPrefix(f.Versions, "="))
+		if f.Product != product || f.Versions == "" {
+			continue
+		}
+		v, exact := strings.CutPrefix(f.Versions, "=")
+		if exact && CompareVersions(v, version) <= 0 {
+			continue
+		}
+		if !exact {
+			v = f.Versions
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
 	return out

@@ -133,7 +133,7 @@ func TestExposure(t *testing.T) {
 }
 
 func TestExposureFixedIn(t *testing.T) {
-	adv := Advisory{ID: "a", Affected: []AdvisoryProduct{{Product: "p", Versions: "<2.0"}}, Fixed: []AdvisoryProduct{{Product: "p", Versions: "=2.0"}, {Product: "q", Versions: "=1"}}}
+	adv := Advisory{ID: "a", Affected: []AdvisoryProduct{{Product: "p", Versions: "<2.0"}}, Fixed: []AdvisoryProduct{{Product: "p", Versions: "=1.0"}, {Product: "p", Versions: "=2.0"}, {Product: "q", Versions: "=1"}}}
 	rows := Exposure(ExposureInput{Advisories: []Advisory{adv}, Hosts: []Host{{ID: "h", Inventory: Inventory{Products: []InstalledProduct{{Name: "p", Version: "1.5"}}}}}})
 	if len(rows) != 1 || !slices.Equal(rows[0].FixedIn, []string{"2.0"}) || rows[0].Version != "1.5" {
 		t.Errorf("rows %+v", rows)
