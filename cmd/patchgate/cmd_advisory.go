@@ -69,9 +69,14 @@ date), or rejected with the reason, naming the field as a JSON pointer.
   products:
     - name: "Cisco Unified Contact Center Enterprise"   # CSAF product name
       product: cisco.ucce
-    - cpe: "cpe:2.3:a:examplecorp:plc_controller:"       # CPE prefix
+    - cpe: "cpe:2.3:h:examplecorp:plc_controller:"       # CPE prefix
       product: examplecorp.plc
-      version: "4.2"                                     # optional
+    - name: "Example Gateway 2.1 LTS"                    # a name that is one
+      product: examplecorp.gateway                       # version
+      version: "2.1"
+
+The version is the map entry's, else the CPE's or PURL's, else the
+document's product_version (or product_version_range) branch.
 
 Products with a PURL or CPE need no map entry. The command fails if any
 file was rejected, after importing the others.`,
