@@ -74,16 +74,23 @@ func Exposure(in ExposureInput) []ExposureRow {
 		if in.CVE != "" && !a.HasCVE(in.CVE) {
 			continue
 		}
+		ca := compileAdvisory(a)
 		fixes := advisoryFixes(a, in.Updates)
 		for _, h := range in.Hosts {
-			installed := h.Installed
-			if h.Mode == ModeManual {
-				installed = append(slices.Clone(h.Installed), manualInstalled[h.ID]...)
-			}
+			var installed []string
 			for _, hp := range h.Products {
-				cves := affectedCVEs(a, hp, in.CVE)
+				if _, ok := ca.affected[hp.Name]; !ok {
+					continue
+				}
+				cves := ca.affectedCVEs(hp, in.CVE)
 				if cves == nil {
 					continue
+				}
+				if installed == nil {
+					installed = h.Installed
+					if h.Mode == ModeManual {
+						installed = append(slices.Clone(h.Installed), manualInstalled[h.ID]...)
+					}
 				}
 				row := ExposureRow{
 					Advisory: a.ID, Title: a.Title, Severity: a.Severity, CVEs: cves,
@@ -92,7 +99,7 @@ func Exposure(in ExposureInput) []ExposureRow {
 				}
 				best := -1
 				for _, u := range fixes {
-					if !updateAppliesTo(u, hp) {
+					if !cat.Applicable(u.ID, []InstalledProduct{hp}) {
 						continue
 					}
 					c := ExposureRow{Fix: u.ID}
@@ -163,19 +170,6 @@ func advisoryFixes(a Advisory, updates []Update) []Update {
 	return out
 }
 
-func updateAppliesTo(u Update, hp InstalledProduct) bool {
-	for _, p := range u.Products {
-		if p.Name != hp.Name {
-			continue
-		}
-		c, err := ParseConstraint(p.Versions)
-		if err == nil && c.Matches(hp.Version) {
-			return true
-		}
-	}
-	return false
-}
-
 func installedOrSuperseded(cat *Catalog, id string, installed []string) bool {
 	seen := map[string]bool{id: true}
 	for next := []string{id}; len(next) > 0; {
@@ -194,25 +188,51 @@ func installedOrSuperseded(cat *Catalog, id string, installed []string) bool {
 	return false
 }
 
-// affectedCVEs returns the CVEs for which a says hp is affected (nil: it
-// is not), narrowed to cve if set.
-func affectedCVEs(a Advisory, hp InstalledProduct, cve string) []string {
-	for _, f := range a.Fixed {
-		if f.Product == hp.Name && versionsMatch(f.Versions, hp.Version) {
+// compiledAdvisory is an advisory's affected and fixed entries by
+// product, their constraints parsed once.
+type compiledAdvisory struct {
+	affected, fixed map[string][]compiledEntry
+}
+
+type compiledEntry struct {
+	cves []string
+	c    Constraint
+	ok   bool // the constraint parsed; one that does not matches nothing
+}
+
+func compileAdvisory(a Advisory) compiledAdvisory {
+	ca := compiledAdvisory{affected: map[string][]compiledEntry{}, fixed: map[string][]compiledEntry{}}
+	for _, list := range []struct {
+		ps []AdvisoryProduct
+		m  map[string][]compiledEntry
+	}{{a.Affected, ca.affected}, {a.Fixed, ca.fixed}} {
+		for _, p := range list.ps {
+			c, err := ParseConstraint(p.Versions)
+			list.m[p.Product] = append(list.m[p.Product], compiledEntry{cves: p.CVEs, c: c, ok: err == nil})
+		}
+	}
+	return ca
+}
+
+// affectedCVEs returns the CVEs for which the advisory says hp is
+// affected (nil: it is not), narrowed to cve if set.
+func (ca compiledAdvisory) affectedCVEs(hp InstalledProduct, cve string) []string {
+	for _, f := range ca.fixed[hp.Name] {
+		if f.ok && f.c.Matches(hp.Version) {
 			return nil
 		}
 	}
 	var cves []string
 	hit := false
-	for _, e := range a.Affected {
-		if e.Product != hp.Name || !versionsMatch(e.Versions, hp.Version) {
+	for _, e := range ca.affected[hp.Name] {
+		if !e.ok || !e.c.Matches(hp.Version) {
 			continue
 		}
-		if cve != "" && len(e.CVEs) > 0 && !slices.Contains(e.CVEs, cve) {
+		if cve != "" && len(e.cves) > 0 && !slices.Contains(e.cves, cve) {
 			continue
 		}
 		hit = true
-		for _, c := range e.CVEs {
+		for _, c := range e.cves {
 			if (cve == "" || c == cve) && !slices.Contains(cves, c) {
 				cves = append(cves, c)
 			}
@@ -226,11 +246,6 @@ func affectedCVEs(a Advisory, hp InstalledProduct, cve string) []string {
 		cves = []string{}
 	}
 	return cves
-}
-
-func versionsMatch(expr, v string) bool {
-	c, err := ParseConstraint(expr)
-	return err == nil && c.Matches(v)
 }
 
 // fixedVersions lists the fixed versions of product that are upgrades

@@ -2,6 +2,7 @@ package patchgate
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -196,6 +197,31 @@ func TestManifestAdvisories(t *testing.T) {
 		var pe *Error
 		if !errors.As(err, &pe) || pe.Field == "" || pe.Field[:10] != "advisories" {
 			t.Errorf("%q: %v, want an error naming advisories[i]", bad, err)
+		}
+	}
+}
+
+// BenchmarkExposure: the report over 10,000 hosts, 20 advisories of 10
+// affected versions each, and 20 fixing updates.
+func BenchmarkExposure(b *testing.B) {
+	var in ExposureInput
+	for i := range 20 {
+		a := Advisory{ID: fmt.Sprintf("ADV-%d", i), CVEs: []AdvisoryCVE{{ID: fmt.Sprintf("CVE-2026-%04d", i)}}, Updates: []string{fmt.Sprintf("HF-%d", i)}}
+		for v := range 10 {
+			a.Affected = append(a.Affected, AdvisoryProduct{Product: fmt.Sprintf("prod%d", i%5), Versions: fmt.Sprintf("=1.%d", v), CVEs: []string{a.CVEs[0].ID}})
+		}
+		a.Fixed = []AdvisoryProduct{{Product: fmt.Sprintf("prod%d", i%5), Versions: "=2.0"}}
+		in.Advisories = append(in.Advisories, a)
+		in.Updates = append(in.Updates, Update{ID: fmt.Sprintf("HF-%d", i), Products: []ProductConstraint{{Name: fmt.Sprintf("prod%d", i%5), Versions: "<2.0"}}})
+	}
+	for h := range 10000 {
+		in.Hosts = append(in.Hosts, Host{ID: fmt.Sprintf("h%05d", h), Groups: []string{"all"}, Inventory: Inventory{
+			Products: []InstalledProduct{{Name: fmt.Sprintf("prod%d", h%5), Version: fmt.Sprintf("1.%d", h%20)}, {Name: "other", Version: "1"}}}})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if rows := Exposure(in); len(rows) == 0 {
+			b.Fatal("no rows")
 		}
 	}
 }
