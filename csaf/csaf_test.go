@@ -337,3 +337,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProductMap: a map file is refused with a field named, or is a
+// valid map, and never takes long.
+func FuzzParseProductMap(f *testing.F) {
+	f.Add(readTestdata(f, "map.yaml"))
+	f.Add([]byte("products:\n  - cpe: 'cpe:2.3:a:x:y:'\n    product: x.y\n    versions: '>=1, <2'\n"))
+	f.Add([]byte("products: [{purl: 'pkg:deb/debian/openssl', product: openssl, version: 3.0.11}]"))
+	f.Add([]byte("products:\n  - name: a\n    name: b\n    product: x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseProductMap(data)
+		if err != nil {
+			var pe *patchgate.Error
+			if !asError(err, &pe) || pe.Field == "" {
+				t.Fatalf("error %#v does not name a field", err)
+			}
+			return
+		}
+		if err := patchgate.ValidateProductMap(m); err != nil {
+			t.Fatalf("accepted an invalid map: %v", err)
+		}
+	})
+}
+
+func TestProductMapManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("products:\n  - product: x\n")
+	for range 20000 {
+		b.WriteString("    name: a\n")
+	}
+	_, err := ParseProductMap([]byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "more than 16 keys") {
+		t.Errorf("repeated keys: %v", err)
+	}
+}

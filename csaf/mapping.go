@@ -48,6 +48,9 @@ func ParseProductMap(data []byte) ([]patchgate.ProductMapEntry, error) {
 	if len(data) > MaxProductMapBytes {
 		return nil, &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "map", Message: fmt.Sprintf("larger than %d bytes", MaxProductMapBytes)}
 	}
+	if err := checkMapKeys(data); err != nil {
+		return nil, err
+	}
 	var f productMapFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -62,6 +65,30 @@ func ParseProductMap(data []byte) ([]patchgate.ProductMapEntry, error) {
 		return nil, err
 	}
 	return f.Products, nil
+}
+
+// checkMapKeys refuses mappings with more keys than a map file has (one
+// at the top, six in an entry) before the YAML decoder sees them: it
+// compares duplicate keys pairwise, so a file of repeated keys would take
+// minutes.
+func checkMapKeys(data []byte) error {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return nil // empty, or a syntax error the real decode reports
+	}
+	var walk func(n *yaml.Node) error
+	walk = func(n *yaml.Node) error {
+		if n.Kind == yaml.MappingNode && len(n.Content) > 2*16 {
+			return patchgate.Invalid("map", "line %d: mapping with more than 16 keys", n.Line)
+		}
+		for _, c := range n.Content {
+			if err := walk(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(&doc)
 }
 
 // branchContext is what the branches above a product say about it.
