@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type Manifest struct {
 	Requires    []string            `json:"requires,omitempty" yaml:"requires"`
 	Reboot      Reboot              `json:"reboot,omitempty" yaml:"reboot"`
 	Payloads    []ManifestPayload   `json:"payloads" yaml:"payloads"`
+	// Advisories names the security advisories the update fixes.
+	Advisories []string `json:"advisories,omitempty" yaml:"advisories"`
 }
 
 // ManifestPayload describes one payload file. Size and SHA256 may be left
@@ -127,7 +130,7 @@ func manifestJSONError(err error) error {
 }
 
 // maxYAMLMappingKeys bounds the keys of any mapping in a YAML manifest (a
-// manifest has 12 fields, a payload 5).
+// manifest has 13 fields, a payload 5).
 const maxYAMLMappingKeys = 64
 
 // checkYAMLMappings refuses mappings larger than a manifest can have, and
@@ -281,6 +284,9 @@ func (m *Manifest) Validate() error {
 			return Invalid(fmt.Sprintf("requires[%d]", i), "%q is also superseded by this update", r)
 		}
 	}
+	if err := validAdvisoryIDs("advisories", m.Advisories); err != nil {
+		return err
+	}
 	if m.Reboot == "" {
 		m.Reboot = RebootMay
 	}
@@ -340,6 +346,7 @@ func (m *Manifest) Update() (Update, error) {
 	u := Update{
 		ID: m.ID, Title: m.Title, Description: m.Description, Kind: m.Kind, Severity: m.Severity,
 		Products: m.Products, CVEs: m.CVEs, Supersedes: m.Supersedes, Requires: m.Requires, Reboot: m.Reboot,
+		Advisories: m.Advisories,
 	}
 	if m.ReleaseDate != "" {
 		t, _ := m.releaseDate()
@@ -352,4 +359,20 @@ func (m *Manifest) Update() (Update, error) {
 		u.Payloads = append(u.Payloads, Payload{Name: p.Name, Size: p.Size, SHA256: p.SHA256, Installer: p.Installer, Args: p.Args})
 	}
 	return u, nil
+}
+
+func validAdvisoryIDs(field string, ids []string) error {
+	if len(ids) > MaxListLen {
+		return Invalid(field, "more than %d entries", MaxListLen)
+	}
+	for i, id := range ids {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if !ValidAdvisoryID(id) {
+			return Invalid(f, "%q is not an advisory id (letters, digits and . _ : + -, at most 128)", id)
+		}
+		if slices.Contains(ids[:i], id) {
+			return Invalid(f, "duplicate %q", id)
+		}
+	}
+	return nil
 }

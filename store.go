@@ -156,5 +156,6 @@ type Store interface {
 	WindowStore
 	RolloutStore
 	ReleaseStore
+	AdvisoryStore
 	Close() error
 }

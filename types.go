@@ -126,6 +126,8 @@ type Update struct {
 	Payloads    []Payload           `json:"payloads"`
 	CreatedAt   time.Time           `json:"created_at,omitzero"`
 	CreatedBy   string              `json:"created_by,omitempty"`
+	// Advisories names the security advisories (ids) the update fixes.
+	Advisories []string `json:"advisories,omitempty"`
 }
 
 // Mode says whether a host's agent installs (automatic) or whether patching

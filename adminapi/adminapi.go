@@ -71,6 +71,10 @@ var Routes = []Route{
 	{"GET", "/api/v1/release/test-policy", patchgate.RoleViewer},
 	{"PUT", "/api/v1/release/test-groups/{group}/min-success", patchgate.RoleAdmin},
 	{"POST", "/api/v1/release/cleanup", patchgate.RoleAdmin},
+	{"POST", "/api/v1/advisories", patchgate.RolePublisher},
+	{"GET", "/api/v1/advisories", patchgate.RoleViewer},
+	{"GET", "/api/v1/advisories/{id}", patchgate.RoleViewer},
+	{"GET", "/api/v1/reports/exposure", patchgate.RoleViewer},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"SLAPolicy", testSLAPolicy},
 		{"SLAEventsOnce", testSLAEventsOnce},
 		{"TestGroupMinSuccess", testTestGroupMinSuccess},
+		{"Advisories", testAdvisories},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 func (a *adminCLI) reportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Reports: compliance per update and group, the release SLA",
+		Short: "Reports: compliance per update and group, the release SLA, exposure to security advisories",
 	}
-	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd())
+	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd(), a.reportExposureCmd())
 	return cmd
 }
 

@@ -376,6 +376,9 @@ func writeUpdateDetail(w io.Writer, u patchgate.Update, st patchgate.ReleaseStat
 	kv.row("Severity:", string(u.Severity))
 	kv.row("Products:", productList(u.Products))
 	kv.row("CVEs:", joinOr(u.CVEs, "none"))
+	if len(u.Advisories) > 0 {
+		kv.row("Advisories:", strings.Join(u.Advisories, ", "))
+	}
 	kv.row("Supersedes:", joinOr(u.Supersedes, "none"))
 	kv.row("Requires:", joinOr(u.Requires, "none"))
 	kv.row("Reboot:", string(u.Reboot))
