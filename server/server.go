@@ -57,6 +57,9 @@ type Config struct {
 	SLAWarn time.Duration
 	// SLACheckInterval is how often Run checks the SLA (default 1m).
 	SLACheckInterval time.Duration
+	// NotifyJobs configures admin alerts, manual action notices and the
+	// status report.
+	NotifyJobs NotifyJobsConfig
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -85,6 +88,9 @@ type Server struct {
 
 	slaWarn    time.Duration
 	slaCheckIv time.Duration
+
+	jobsCfg NotifyJobsConfig
+	jobs    notifyJobs
 }
 
 // New returns a server for cfg.
@@ -105,6 +111,7 @@ func New(cfg Config) *Server {
 
 		slaWarn:    cfg.SLAWarn,
 		slaCheckIv: cfg.SLACheckInterval,
+		jobsCfg:    cfg.NotifyJobs,
 	}
 	if s.slaWarn <= 0 {
 		s.slaWarn = patchgate.SLAWarnDefault
@@ -146,6 +153,8 @@ func (s *Server) Run(ctx context.Context) {
 	defer sla.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	jobs := time.NewTicker(s.jobsConfig().Interval)
+	defer jobs.Stop()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -166,6 +175,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.runSLACheck(ctx)
 		case <-prune.C:
 			s.pruneEvents(ctx)
+		case <-jobs.C:
+			s.runNotifyJobs(ctx)
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
@@ -252,6 +263,7 @@ func (s *Server) Handler() http.Handler {
 		"POST /api/v1/rollouts/{group}/resume":      s.resumeRollout,
 	}
 	maps.Copy(admin, s.notifyHandlers())
+	maps.Copy(admin, s.notifyJobHandlers())
 	maps.Copy(admin, s.releaseHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern

@@ -15,7 +15,7 @@ func (a *adminCLI) reportCmd() *cobra.Command {
 		Use:   "report",
 		Short: "Reports: compliance per update and group, the release SLA",
 	}
-	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd())
+	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd(), a.reportStatusCmd())
 	return cmd
 }
 
