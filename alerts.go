@@ -403,7 +403,8 @@ func ParseReportSchedule(field, s string) (ReportSchedule, error) {
 		return bad()
 	}
 	hh, mm, ok := strings.Cut(clock, ":")
-	if !ok || len(hh) != 2 || len(mm) != 2 {
+	digits := func(s string) bool { return len(s) == 2 && s[0] >= '0' && s[0] <= '9' && s[1] >= '0' && s[1] <= '9' }
+	if !ok || !digits(hh) || !digits(mm) {
 		return bad()
 	}
 	var err1, err2 error
