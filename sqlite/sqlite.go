@@ -229,8 +229,24 @@ func (db *DB) migrate(ctx context.Context) error {
 		return patchgate.Errorf(patchgate.CodeInternal,
 			"sqlite: database schema version %d is newer than this binary knows (%d): upgrade patchgate", current, known)
 	}
+	// Each migration not recorded, as the doc says (not only those above
+	// the highest recorded): a database missing one in the middle gets it.
+	applied := map[int]bool{}
+	rows, err := db.w.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return patchgate.Internal(err, "sqlite: read schema versions")
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return patchgate.Internal(err, "sqlite: read schema versions")
+		}
+		applied[v] = true
+	}
+	rows.Close()
 	for _, m := range ms {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		what := "sqlite: apply migration " + m.name

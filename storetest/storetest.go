@@ -69,6 +69,9 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"TestGroups", testTestGroups},
 		{"SLAPolicy", testSLAPolicy},
 		{"SLAEventsOnce", testSLAEventsOnce},
+		{"Owners", testOwners},
+		{"ComplianceSnapshots", testComplianceSnapshots},
+		{"OutboxStreams", testOutboxStreams},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
