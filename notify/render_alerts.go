@@ -150,7 +150,8 @@ var manualTmpl = template.Must(template.New("manual").Funcs(template.FuncMap{"de
 {{range .Items}}<tr><td>{{.UpdateID}} (rev {{.Revision}})</td><td>{{.Severity}}</td><td>{{.Action}}</td><td>{{deadline .Deadline}}</td><td>{{.Title}}</td><td>{{range .URLs}}<a href="{{.}}">{{.}}</a><br>{{end}}</td></tr>
 {{end}}</table>
 {{end}}
-<p>When done, record each install with <code>patchgate host mark-installed HOST UPDATE</code>.</p>
+<p>The links need an API token, e.g. <code>curl -fO -H "Authorization: Bearer $PATCHGATE_TOKEN" URL</code>; the file's SHA-256 is the last part of its URL.
+When done, record each install with <code>patchgate host mark-installed HOST UPDATE</code>.</p>
 <hr>
 <p><small>Sent by the patchgate server <b>{{.Server}}</b>{{if .ServerURL}} ({{.ServerURL}}){{end}} to {{.To}}, the owner set for these hosts (patchgate host set-owner / group set-owner).</small></p>
 </body></html>
@@ -170,6 +171,14 @@ func (d *Dispatcher) renderManual(dl patchgate.Delivery) (message, error) {
 		var n patchgate.ManualNotice
 		if err := json.Unmarshal([]byte(ev.Detail), &n); err != nil {
 			return message{}, permanentError{fmt.Errorf("manual action notice %s: %w", ev.ID, err)}
+		}
+		// Content paths become URLs people can fetch.
+		for i := range n.Items {
+			for j, u := range n.Items[i].URLs {
+				if strings.HasPrefix(u, "/") && d.cfg.PublicURL != "" {
+					n.Items[i].URLs[j] = strings.TrimRight(d.cfg.PublicURL, "/") + u
+				}
+			}
 		}
 		// A later notice of the same host replaces the earlier one.
 		replaced := false
@@ -215,7 +224,9 @@ func (d *Dispatcher) renderManual(dl patchgate.Delivery) (message, error) {
 			}
 		}
 	}
-	text.WriteString("\nWhen done, record each install with: patchgate host mark-installed HOST UPDATE\n\n")
+	text.WriteString("\nThe links need an API token, e.g. curl -fO -H \"Authorization: Bearer $PATCHGATE_TOKEN\" URL;\n" +
+		"the file's SHA-256 is the last part of its URL.\n" +
+		"When done, record each install with: patchgate host mark-installed HOST UPDATE\n\n")
 	text.WriteString(d.footer("", "You get this mail as the owner set for these hosts (patchgate host set-owner / group set-owner)."))
 	var html bytes.Buffer
 	err := manualTmpl.Execute(&html, map[string]any{"Intro": intro, "Notices": notices, "Server": d.cfg.ServerName,
