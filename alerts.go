@@ -456,35 +456,61 @@ type ComplianceSnapshot struct {
 	TakenAt    time.Time `json:"taken_at"`
 }
 
-// GroupCompliance sums compliance rows per group over the updates
-// approved for install there: the snapshot of day, ordered by group.
-func GroupCompliance(rows []ComplianceRow, day string, at time.Time) []ComplianceSnapshot {
-	by := map[string]*ComplianceSnapshot{}
-	var names []string
-	for _, r := range rows {
-		s, ok := by[r.Group]
-		if !ok {
-			s = &ComplianceSnapshot{Day: day, Group: r.Group, TakenAt: at}
-			by[r.Group] = s
-			names = append(names, r.Group)
-		}
-		s.Hosts = max(s.Hosts, r.Hosts)
-		if r.Approval != ActionInstall {
-			continue
-		}
-		s.Installed += r.Installed
-		s.Applicable += r.Installed + r.Needed + r.InProgress + r.Failed + r.RebootPending
+// GroupCompliance is the snapshot of day: per group (all included), of
+// the (host, update) pairs where the host's effective approval (over all
+// its groups, as its plan resolves it) is install and the update applies,
+// the share installed. Silent hosts are left out, as in Compliant. Ordered
+// by group.
+func GroupCompliance(in ComplianceInput, day string) []ComplianceSnapshot {
+	deps := make(map[[2]string]*Deployment, len(in.Deployments))
+	for i := range in.Deployments {
+		d := &in.Deployments[i]
+		deps[[2]string{d.HostID, d.UpdateID}] = d
 	}
-	sort.Strings(names)
-	out := make([]ComplianceSnapshot, 0, len(names))
-	for _, n := range names {
-		s := by[n]
+	approvals := NewApprovalIndex(in.Approvals)
+	ids := make([]string, 0, len(approvals))
+	for id := range approvals {
+		if _, ok := in.Catalog.Get(id); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	by := map[string]*ComplianceSnapshot{}
+	for i := range in.Hosts {
+		h := &in.Hosts[i]
+		installed, applicable := 0, 0
+		for _, id := range ids {
+			if Resolve(approvals[id], h.Groups).Action != ActionInstall {
+				continue
+			}
+			switch HostState(in.Catalog, *h, id, deps[[2]string{h.ID, id}], in.Now) {
+			case StateInstalled:
+				installed++
+				applicable++
+			case StateNeeded, StateDownloading, StateInstalling, StateFailed, StateRebootPending:
+				applicable++
+			}
+		}
+		for _, g := range h.Groups {
+			s, ok := by[g]
+			if !ok {
+				s = &ComplianceSnapshot{Day: day, Group: g, TakenAt: in.Now.UTC()}
+				by[g] = s
+			}
+			s.Hosts++
+			s.Installed += installed
+			s.Applicable += applicable
+		}
+	}
+	out := make([]ComplianceSnapshot, 0, len(by))
+	for _, s := range by {
 		s.Compliant = 1
 		if s.Applicable > 0 {
 			s.Compliant = float64(s.Installed) / float64(s.Applicable)
 		}
 		out = append(out, *s)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
 	return out
 }
 
@@ -541,13 +567,14 @@ type StatusReport struct {
 // ReportHistoryDays is how many days the report charts.
 const ReportHistoryDays = 30
 
-// BuildStatusReport computes the report from compliance rows (every
-// update × group), approvals and the stored snapshots; today's snapshot
-// is the one computed now.
-func BuildStatusReport(rows []ComplianceRow, approvals []Approval, history []ComplianceSnapshot, now time.Time, loc *time.Location) StatusReport {
+// BuildStatusReport computes the report from the compliance input (rows
+// are Compliance(in): every update × group) and the stored snapshots;
+// today's snapshot is the one computed now.
+func BuildStatusReport(in ComplianceInput, rows []ComplianceRow, history []ComplianceSnapshot, loc *time.Location) StatusReport {
+	now := in.Now
 	day := now.In(loc).Format(time.DateOnly)
 	r := StatusReport{GeneratedAt: now.UTC(), Day: day, TimeZone: loc.String(),
-		Groups: GroupCompliance(rows, day, now.UTC()), Overdue: Overdue(approvals, rows, now, 0)}
+		Groups: GroupCompliance(in, day), Overdue: Overdue(in.Approvals, rows, now, 0)}
 	if r.Overdue == nil {
 		r.Overdue = []OverdueUpdate{}
 	}

@@ -302,21 +302,49 @@ func TestReportScheduleNextDST(t *testing.T) {
 	}
 }
 
-func TestGroupComplianceAndChart(t *testing.T) {
-	at := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
-	rows := []ComplianceRow{
-		{UpdateID: "U1", Group: "all", Approval: ActionInstall, Hosts: 4, Installed: 3, Needed: 1},
-		{UpdateID: "U2", Group: "all", Approval: ActionInstall, Hosts: 4, Installed: 1, Failed: 1, NotApplicable: 2},
-		{UpdateID: "U3", Group: "all", Approval: "", Hosts: 4, Needed: 4}, // not approved: not counted
-		{UpdateID: "U1", Group: "web", Approval: ActionDecline, Hosts: 2, Needed: 2},
+// complianceFixture: three live hosts and a silent one; U1 approved for
+// all, U2 for web, U3 not approved, U4 for all but for another product.
+func complianceFixture(now time.Time) ComplianceInput {
+	upd := func(id, product string) Update {
+		return Update{ID: id, Title: "fix " + id, Kind: KindHotfix, Severity: SeverityHigh, Revision: 1,
+			Products: []ProductConstraint{{Name: product}}}
 	}
-	got := GroupCompliance(rows, "2026-05-04", at)
+	cat := NewCatalog([]Update{upd("U1", "app"), upd("U2", "app"), upd("U3", "app"), upd("U4", "other")})
+	host := func(id string, groups []string, installed ...string) Host {
+		return Host{ID: id, Groups: groups, LastCheckin: now.Add(-time.Minute), Inventory: Inventory{Hostname: id, Mode: ModeAutomatic,
+			Interval: time.Hour, Products: []InstalledProduct{{Name: "app", Version: "1"}}, Installed: installed}}
+	}
+	silent := host("h4", []string{"all"})
+	silent.LastCheckin = now.Add(-48 * time.Hour)
+	past := now.Add(-time.Hour)
+	return ComplianceInput{
+		Catalog: cat,
+		Approvals: []Approval{{UpdateID: "U1", Group: "all", Action: ActionInstall}, {UpdateID: "U2", Group: "web", Action: ActionInstall, Deadline: &past},
+			{UpdateID: "U4", Group: "all", Action: ActionInstall}},
+		Hosts: []Host{host("h1", []string{"all", "web"}, "U1"), host("h2", []string{"all", "db", "web"}),
+			host("h3", []string{"all", "db"}, "U1", "U2"), silent},
+		Deployments: []Deployment{{HostID: "h2", UpdateID: "U1", State: StateFailed}},
+		Now:         now,
+	}
+}
+
+func TestGroupComplianceAndChart(t *testing.T) {
+	now := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
+	in := complianceFixture(now)
+	got := GroupCompliance(in, "2026-05-04")
+	// h1: U1 installed, U2 needed (web) 1/2; h2: U1 failed, U2 needed 0/2;
+	// h3: U1 installed, U2 not approved for it 1/1; h4 silent.
 	want := []ComplianceSnapshot{
-		{Day: "2026-05-04", Group: "all", Hosts: 4, Applicable: 6, Installed: 4, Compliant: 4.0 / 6, TakenAt: at},
-		{Day: "2026-05-04", Group: "web", Hosts: 2, Applicable: 0, Installed: 0, Compliant: 1, TakenAt: at},
+		{Day: "2026-05-04", Group: "all", Hosts: 4, Applicable: 5, Installed: 2, Compliant: 2.0 / 5, TakenAt: now},
+		{Day: "2026-05-04", Group: "db", Hosts: 2, Applicable: 3, Installed: 1, Compliant: 1.0 / 3, TakenAt: now},
+		{Day: "2026-05-04", Group: "web", Hosts: 2, Applicable: 4, Installed: 1, Compliant: 1.0 / 4, TakenAt: now},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	in.Approvals = nil
+	if got := GroupCompliance(in, "2026-05-04"); len(got) != 3 || got[0].Compliant != 1 || got[0].Applicable != 0 {
+		t.Errorf("nothing approved: %+v", got)
 	}
 
 	snaps := []ComplianceSnapshot{
@@ -343,24 +371,25 @@ func TestGroupComplianceAndChart(t *testing.T) {
 func TestBuildStatusReport(t *testing.T) {
 	now := time.Date(2026, 5, 4, 22, 30, 0, 0, time.UTC)
 	tokyo := time.FixedZone("JST", 9*3600)
-	past := now.Add(-48 * time.Hour)
-	rows := []ComplianceRow{
-		{UpdateID: "U1", Title: "one", Severity: SeverityHigh, Group: "all", Approval: ActionInstall, Hosts: 2, Installed: 1, Failed: 1},
-		{UpdateID: "U1", Title: "one", Severity: SeverityHigh, Group: "web", Approval: ActionInstall, Hosts: 2, Installed: 1, Failed: 1},
-	}
+	in := complianceFixture(now)
+	rows := Compliance(in)
 	hist := []ComplianceSnapshot{{Day: "2026-05-04", Group: "all", Compliant: 1}, {Day: "2026-05-05", Group: "all", Compliant: 0.9}}
-	r := BuildStatusReport(rows, []Approval{{UpdateID: "U1", Group: "web", Action: ActionInstall, Deadline: &past}}, hist, now, tokyo)
-	if r.Day != "2026-05-05" { // already the 5th in Tokyo
-		t.Errorf("day %q", r.Day)
+	r := BuildStatusReport(in, rows, hist, tokyo)
+	if r.Day != "2026-05-05" || r.TimeZone != "JST" { // already the 5th in Tokyo
+		t.Errorf("day %q zone %q", r.Day, r.TimeZone)
 	}
-	if len(r.Groups) != 2 || r.Groups[0].Compliant != 0.5 {
+	if len(r.Groups) != 3 || r.Groups[0].Group != "all" || r.Groups[0].Compliant != 0.4 {
 		t.Errorf("groups %+v", r.Groups)
 	}
-	if len(r.Overdue) != 1 || r.Overdue[0].NonCompliant != 1 || len(r.Failed) != 1 || r.Failed[0].Hosts != 1 {
-		t.Errorf("overdue %+v failed %+v", r.Overdue, r.Failed)
+	// U2's deadline for web passed with h1 and h2 needing it.
+	if len(r.Overdue) != 1 || r.Overdue[0].UpdateID != "U2" || r.Overdue[0].NonCompliant != 2 {
+		t.Errorf("overdue %+v", r.Overdue)
+	}
+	if len(r.Failed) != 1 || r.Failed[0].UpdateID != "U1" || r.Failed[0].Hosts != 1 {
+		t.Errorf("failed %+v", r.Failed)
 	}
 	last := r.History[len(r.History)-1]
-	if len(r.History) != ReportHistoryDays || last.Day != "2026-05-05" || last.Compliant != 0.5 || r.History[len(r.History)-2].Compliant != 1 {
+	if len(r.History) != ReportHistoryDays || last.Day != "2026-05-05" || last.Compliant != 0.4 || r.History[len(r.History)-2].Compliant != 1 {
 		t.Errorf("history ends %+v %+v", r.History[len(r.History)-2], last)
 	}
 }

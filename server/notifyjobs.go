@@ -118,37 +118,38 @@ func (s *Server) checkFailures(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// complianceRows computes compliance of every update × group now.
-func (s *Server) complianceRows(ctx context.Context, now time.Time) ([]patchgate.ComplianceRow, *snapshot, error) {
+// complianceRows computes compliance of every update × group now, and
+// returns the input it was computed from.
+func (s *Server) complianceRows(ctx context.Context, now time.Time) ([]patchgate.ComplianceRow, patchgate.ComplianceInput, error) {
 	hosts, err := s.store.ListHosts(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, patchgate.ComplianceInput{}, err
 	}
 	for i := range hosts {
 		s.lastCheckin(&hosts[i])
 	}
 	deps, err := s.store.ListDeployments(ctx, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, patchgate.ComplianceInput{}, err
 	}
 	snap, err := s.snapshot(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, patchgate.ComplianceInput{}, err
 	}
-	rows := patchgate.Compliance(patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now})
-	return rows, snap, nil
+	in := patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now}
+	return patchgate.Compliance(in), in, nil
 }
 
 // checkDeadlines raises alert.deadline once per install approval whose
 // deadline passed with hosts of its group not compliant.
 func (s *Server) checkDeadlines(ctx context.Context) (int, error) {
 	now := s.now().UTC()
-	rows, snap, err := s.complianceRows(ctx, now)
+	rows, in, err := s.complianceRows(ctx, now)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, o := range patchgate.Overdue(snap.list, rows, now, patchgate.DeadlineAlertHorizon) {
+	for _, o := range patchgate.Overdue(in.Approvals, rows, now, patchgate.DeadlineAlertHorizon) {
 		detail, _ := json.Marshal(o)
 		ok, err := s.appendOnce(ctx, patchgate.Event{ID: o.EventID(), Time: now, Type: patchgate.EventAlertDeadline,
 			Actor: "system:alerts", UpdateID: o.UpdateID, Detail: string(detail)})
@@ -244,11 +245,11 @@ func (s *Server) snapshotIfDue(ctx context.Context) (int, error) {
 }
 
 func (s *Server) saveSnapshot(ctx context.Context, now time.Time) (int, error) {
-	rows, _, err := s.complianceRows(ctx, now.UTC())
+	_, in, err := s.complianceRows(ctx, now.UTC())
 	if err != nil {
 		return 0, err
 	}
-	snaps := patchgate.GroupCompliance(rows, now.In(s.jobsConfig().Location).Format(time.DateOnly), now.UTC())
+	snaps := patchgate.GroupCompliance(in, now.In(s.jobsConfig().Location).Format(time.DateOnly))
 	if err := s.store.SaveComplianceSnapshots(ctx, snaps); err != nil {
 		return 0, err
 	}
@@ -300,7 +301,7 @@ func (s *Server) checkReportSchedule(ctx context.Context) (int, error) {
 func (s *Server) StatusReport(ctx context.Context) (patchgate.StatusReport, error) {
 	now := s.now()
 	loc := s.jobsConfig().Location
-	rows, snap, err := s.complianceRows(ctx, now.UTC())
+	rows, in, err := s.complianceRows(ctx, now.UTC())
 	if err != nil {
 		return patchgate.StatusReport{}, err
 	}
@@ -309,7 +310,7 @@ func (s *Server) StatusReport(ctx context.Context) (patchgate.StatusReport, erro
 	if err != nil {
 		return patchgate.StatusReport{}, err
 	}
-	return patchgate.BuildStatusReport(rows, snap.list, hist, now, loc), nil
+	return patchgate.BuildStatusReport(in, rows, hist, loc), nil
 }
 
 // notifyJobHandlers are the admin routes of owners and the status report.
