@@ -42,6 +42,7 @@ type notifyOptions struct {
 	StatusReport       string
 	AlertFailures      int
 	AlertFailurePeriod time.Duration
+	JobsInterval       time.Duration
 	// TimeZone is serve's --timezone: digests, quiet hours and the status
 	// report are in it.
 	TimeZone string
@@ -62,6 +63,7 @@ func addNotifyFlags(f *pflag.FlagSet, o *notifyOptions) {
 	f.StringVar(&o.StatusReport, "status-report", "", "when to mail the status report to subscriptions with --status-report, in --timezone: daily@HH:MM, weekly@HH:MM (Monday) or weekly@DAY@HH:MM; empty = never")
 	f.IntVar(&o.AlertFailures, "alert-failures", 5, "alert when this many hosts fail to install one update within --alert-failure-period; 0 = never")
 	f.DurationVar(&o.AlertFailurePeriod, "alert-failure-period", time.Hour, "the period of --alert-failures")
+	f.DurationVar(&o.JobsInterval, "alert-interval", time.Minute, "how often alerts, manual action mail and the status report schedule are checked")
 	f.DurationVar(&o.Poll, "notify-poll", 5*time.Second, "how often the mail dispatcher looks for new events and due mail")
 	f.DurationVar(&o.BatchDelay, "notify-batch-delay", time.Minute, "how long an immediate mail waits for more events to go with it")
 }
@@ -111,7 +113,10 @@ func setupNotify(o notifyOptions, data string, db *sqlite.DB, log *slog.Logger) 
 	if o.AlertFailures < 0 || (o.AlertFailures > 0 && o.AlertFailurePeriod < time.Minute) {
 		return nil, errors.New("--alert-failures may not be negative and --alert-failure-period must be at least 1m")
 	}
-	ns.jobs = server.NotifyJobsConfig{FailureThreshold: o.AlertFailures, FailurePeriod: o.AlertFailurePeriod, Location: loc}
+	if o.JobsInterval != 0 && o.JobsInterval < 10*time.Millisecond {
+		return nil, errors.New("--alert-interval must be at least 10ms")
+	}
+	ns.jobs = server.NotifyJobsConfig{FailureThreshold: o.AlertFailures, FailurePeriod: o.AlertFailurePeriod, Location: loc, Interval: o.JobsInterval}
 	if o.StatusReport != "" {
 		r, err := patchgate.ParseReportSchedule("--status-report", o.StatusReport)
 		if err != nil {
