@@ -53,8 +53,8 @@ const (
 var NotifyEvents = append([]string{NotifyUpdateAdded, NotifyUpdateRevised, NotifyDeploymentFailed, EventStatusReport}, AlertEvents...)
 
 // Subscription is who gets told what: an address (or, for a webhook, a
-// URL) and filters on the updates it hears of. Alerts adds admin alerts
-// (failed installs).
+// URL) and filters on the updates it hears of. Alerts adds failed installs
+// and admin alerts (AlertEvents); Reports the periodic status report.
 type Subscription struct {
 	ID      string  `json:"id"`
 	Channel Channel `json:"channel"`
