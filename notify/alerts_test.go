@@ -314,6 +314,23 @@ func TestStatusReportMail(t *testing.T) {
 	}
 }
 
+func TestOneLine(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain", 10, "plain"},
+		{"two\r\nlines", 20, "two  lines"},
+		{"0123456789abc", 10, "0123456..."},
+		{"ééééé", 8, "éé..."}, // never cuts a rune
+	} {
+		if got := oneLine(tt.in, tt.max); got != tt.want {
+			t.Errorf("oneLine(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
+
 func TestDrawChart(t *testing.T) {
 	points := []patchgate.ChartPoint{{Day: "d1", Compliant: 1}, {Day: "d2", Compliant: 0.85}, {Day: "d3", Compliant: 0.2}, {Day: "d4", Missing: true}}
 	for _, tt := range []struct {

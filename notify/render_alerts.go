@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchgate/patchgate"
 )
@@ -115,10 +116,7 @@ func (d *Dispatcher) renderAlerts(dl patchgate.Delivery) (message, error) {
 	tag := "[" + d.cfg.ServerName + "] "
 	subject := tag + plural(len(lines), "alert", "alerts")
 	if len(lines) == 1 {
-		subject = tag + "alert: " + lines[0].Kind + ": " + lines[0].Summary
-		if len(subject) > 200 {
-			subject = subject[:197] + "..."
-		}
+		subject = oneLine(tag+"alert: "+lines[0].Kind+": "+lines[0].Summary, 200)
 	}
 	unsub := d.unsubURL(dl.SubscriptionID)
 	intro := fmt.Sprintf("The patchgate server %s raises %s.", d.cfg.ServerName, plural(len(lines), "alert", "alerts"))
@@ -341,6 +339,25 @@ func (d *Dispatcher) reportMessage(dl patchgate.Delivery, r patchgate.StatusRepo
 	return message{ID: dl.ID + "@" + d.domain, To: dl.Address, Subject: subject, Text: text.String(), HTML: html.String(),
 		Unsub: unsub, Date: orNow(dl.CreatedAt), ServerID: d.cfg.ServerName,
 		Inline: []inlineImage{{Name: chartName, Data: chart}}}, nil
+}
+
+// oneLine makes s fit a header: control characters become spaces, and it
+// is cut to at most max bytes (on a rune boundary) with "...".
+func oneLine(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func orText(s, def string) string {

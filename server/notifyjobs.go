@@ -55,15 +55,18 @@ func (s *Server) jobsConfig() NotifyJobsConfig {
 // runNotifyJobs runs every job once; a failing job is logged and the
 // others still run.
 func (s *Server) runNotifyJobs(ctx context.Context) {
-	for name, job := range map[string]func(context.Context) (int, error){
-		"failure alerts":      s.checkFailures,
-		"deadline alerts":     s.checkDeadlines,
-		"manual action mail":  s.checkManual,
-		"status report":       s.checkReportSchedule,
-		"compliance snapshot": s.snapshotIfDue,
+	for _, j := range []struct {
+		name string
+		run  func(context.Context) (int, error)
+	}{
+		{"failure alerts", s.checkFailures},
+		{"deadline alerts", s.checkDeadlines},
+		{"manual action mail", s.checkManual},
+		{"status report", s.checkReportSchedule},
+		{"compliance snapshot", s.snapshotIfDue},
 	} {
-		if _, err := job(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("notification job failed", "job", name, "err", err)
+		if _, err := j.run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("notification job failed", "job", j.name, "err", err)
 		}
 	}
 }
@@ -121,32 +124,60 @@ func (s *Server) checkFailures(ctx context.Context) (int, error) {
 // complianceRows computes compliance of every update × group now, and
 // returns the input it was computed from.
 func (s *Server) complianceRows(ctx context.Context, now time.Time) ([]patchgate.ComplianceRow, patchgate.ComplianceInput, error) {
+	in, err := s.complianceInput(ctx, now)
+	if err != nil {
+		return nil, in, err
+	}
+	return patchgate.Compliance(in), in, nil
+}
+
+// complianceInput loads what compliance is computed from, now.
+func (s *Server) complianceInput(ctx context.Context, now time.Time) (patchgate.ComplianceInput, error) {
 	hosts, err := s.store.ListHosts(ctx)
 	if err != nil {
-		return nil, patchgate.ComplianceInput{}, err
+		return patchgate.ComplianceInput{}, err
 	}
 	for i := range hosts {
 		s.lastCheckin(&hosts[i])
 	}
 	deps, err := s.store.ListDeployments(ctx, "")
 	if err != nil {
-		return nil, patchgate.ComplianceInput{}, err
+		return patchgate.ComplianceInput{}, err
 	}
 	snap, err := s.snapshot(ctx)
 	if err != nil {
-		return nil, patchgate.ComplianceInput{}, err
+		return patchgate.ComplianceInput{}, err
 	}
-	in := patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now}
-	return patchgate.Compliance(in), in, nil
+	return patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now}, nil
 }
 
 // checkDeadlines raises alert.deadline once per install approval whose
 // deadline passed with hosts of its group not compliant.
 func (s *Server) checkDeadlines(ctx context.Context) (int, error) {
 	now := s.now().UTC()
-	rows, in, err := s.complianceRows(ctx, now)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return 0, err
+	}
+	// Only the updates with an install deadline passed within the
+	// horizon need their compliance computed: usually none.
+	updates := map[string]bool{}
+	for _, a := range snap.list {
+		if a.Action == patchgate.ActionInstall && a.Deadline != nil && !a.Deadline.After(now) && now.Sub(*a.Deadline) <= patchgate.DeadlineAlertHorizon {
+			updates[a.UpdateID] = true
+		}
+	}
+	if len(updates) == 0 {
+		return 0, nil
+	}
+	in, err := s.complianceInput(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	var rows []patchgate.ComplianceRow
+	for id := range updates {
+		in.UpdateID = id
+		rows = append(rows, patchgate.Compliance(in)...)
 	}
 	n := 0
 	for _, o := range patchgate.Overdue(in.Approvals, rows, now, patchgate.DeadlineAlertHorizon) {
@@ -245,7 +276,7 @@ func (s *Server) snapshotIfDue(ctx context.Context) (int, error) {
 }
 
 func (s *Server) saveSnapshot(ctx context.Context, now time.Time) (int, error) {
-	_, in, err := s.complianceRows(ctx, now.UTC())
+	in, err := s.complianceInput(ctx, now.UTC())
 	if err != nil {
 		return 0, err
 	}
