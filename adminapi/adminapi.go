@@ -68,7 +68,7 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
-	{"GET", "/api/v1/owners", patchgate.RoleViewer},
+	{"GET", "/api/v1/owners", patchgate.RoleAdmin},
 	{"PUT", "/api/v1/hosts/{id}/owner", patchgate.RoleAdmin},
 	{"PUT", "/api/v1/groups/{name}/owner", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/status", patchgate.RoleViewer},
