@@ -284,7 +284,7 @@ func TestStatusReportMail(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text.body)
 		}
 	}
-	for _, want := range []string{`src="cid:compliance.png"`, "late fix", "broken fix", "Compliance per group"} {
+	for _, want := range []string{`src="cid:compliance.png"`, "late fix", "broken fix", "Compliance per group", "2026-04-05 to 2026-05-04"} {
 		if !strings.Contains(string(html.body), want) {
 			t.Errorf("HTML lacks %q", want)
 		}

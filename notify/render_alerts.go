@@ -244,7 +244,8 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"pc
 <h2>Status report of {{.Server}}, {{.R.Day}}</h2>
 <p>{{.Intro}}</p>
 <h3>Compliance over the last {{len .R.History}} days (all hosts)</h3>
-<p><img src="cid:{{.Chart}}" alt="Bar chart: compliance of all hosts per day, 0 to 100%" width="600" height="160"></p>
+<p><img src="cid:{{.Chart}}" alt="Bar chart: compliance of all hosts per day, 0 to 100%" width="600" height="160"><br>
+<small>{{.From}} to {{.To}}, one bar a day, grid lines at 50% and 100%; green: at least 95%, orange: at least 80%, red: below; grey: no snapshot that day.</small></p>
 <h3>Compliance per group</h3>
 <table border="1" cellpadding="4" cellspacing="0" style="border-collapse: collapse">
 <tr><th>Group</th><th>Hosts</th><th>Installed</th><th>To install</th><th>Compliant</th></tr>
@@ -331,7 +332,11 @@ func (d *Dispatcher) reportMessage(dl patchgate.Delivery, r patchgate.StatusRepo
 	}
 	text.WriteString("\n" + d.footer(unsub, ""))
 	var html bytes.Buffer
-	err = reportTmpl.Execute(&html, map[string]any{"R": r, "Intro": intro, "Chart": chartName, "Server": d.cfg.ServerName,
+	from, to := "", ""
+	if n := len(r.History); n > 0 {
+		from, to = r.History[0].Day, r.History[n-1].Day
+	}
+	err = reportTmpl.Execute(&html, map[string]any{"R": r, "Intro": intro, "Chart": chartName, "From": from, "To": to, "Server": d.cfg.ServerName,
 		"ServerURL": d.cfg.PublicURL, "Unsub": unsub})
 	if err != nil {
 		return message{}, err
