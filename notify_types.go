@@ -48,11 +48,13 @@ const (
 )
 
 // NotifyEvents lists the names Subscription.Events may hold.
-var NotifyEvents = []string{NotifyUpdateAdded, NotifyUpdateRevised, NotifyDeploymentFailed}
+// Admin alerts (AlertEvents) and the status report (EventStatusReport)
+// may be named too.
+var NotifyEvents = append([]string{NotifyUpdateAdded, NotifyUpdateRevised, NotifyDeploymentFailed, EventStatusReport}, AlertEvents...)
 
 // Subscription is who gets told what: an address (or, for a webhook, a
-// URL) and filters on the updates it hears of. Alerts adds admin alerts
-// (failed installs).
+// URL) and filters on the updates it hears of. Alerts adds failed installs
+// and admin alerts (AlertEvents); Reports the periodic status report.
 type Subscription struct {
 	ID      string  `json:"id"`
 	Channel Channel `json:"channel"`
@@ -65,8 +67,13 @@ type Subscription struct {
 	Kinds       []Kind           `json:"kinds,omitempty"` // empty = every kind
 	Mode        SubscriptionMode `json:"mode"`
 	Alerts      bool             `json:"alerts,omitempty"`
-	CreatedAt   time.Time        `json:"created_at"`
-	CreatedBy   string           `json:"created_by,omitempty"`
+	// Reports asks for the periodic status report.
+	Reports bool `json:"reports,omitempty"`
+	// TimeZone (IANA name) daily and weekly digests are computed in; ""
+	// = the server's.
+	TimeZone  string    `json:"time_zone,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by,omitempty"`
 }
 
 // Limits of a subscription.
@@ -128,6 +135,14 @@ func (s Subscription) Validate() error {
 			return Invalid("events", "%q is not one of %v", e, NotifyEvents)
 		}
 	}
+	if s.TimeZone != "" {
+		if len(s.TimeZone) > 64 {
+			return Invalid("time_zone", "longer than 64 bytes")
+		}
+		if _, err := time.LoadLocation(s.TimeZone); err != nil {
+			return Invalid("time_zone", "%q is not a known IANA time zone like Europe/Paris", s.TimeZone)
+		}
+	}
 	if s.MinSeverity != "" && !s.MinSeverity.Valid() {
 		return Invalid("min_severity", "must be one of %v", Severities)
 	}
@@ -153,8 +168,11 @@ func (s Subscription) Wants(name string) bool {
 	if len(s.Events) > 0 {
 		return slices.Contains(s.Events, name)
 	}
-	if name == NotifyDeploymentFailed {
+	if name == NotifyDeploymentFailed || IsAlert(name) {
 		return s.Alerts
+	}
+	if name == EventStatusReport {
+		return s.Reports
 	}
 	return true
 }
@@ -195,6 +213,7 @@ type Delivery struct {
 	Channel        Channel          `json:"channel"`
 	Address        string           `json:"address"`
 	Mode           SubscriptionMode `json:"mode"`
+	Stream         string           `json:"stream,omitempty"` // StreamFixes, StreamAlert, ...
 	Events         []Event          `json:"events"`
 	Status         DeliveryStatus   `json:"status"`
 	Attempts       int              `json:"attempts"`
@@ -213,9 +232,13 @@ type DeliveryDraft struct {
 	Channel        Channel
 	Address        string
 	Mode           SubscriptionMode
-	Events         []Event
-	DueAt          time.Time
-	CreatedAt      time.Time
+	// Stream keeps mails apart: a draft joins only an open delivery of
+	// the same subscription and stream. StreamManual drafts have no
+	// subscription (OwnerSubscriptionID).
+	Stream    string
+	Events    []Event
+	DueAt     time.Time
+	CreatedAt time.Time
 }
 
 // Event types of notifications.

@@ -75,6 +75,11 @@ var Routes = []Route{
 	{"GET", "/api/v1/advisories", patchgate.RoleViewer},
 	{"GET", "/api/v1/advisories/{id}", patchgate.RoleViewer},
 	{"GET", "/api/v1/reports/exposure", patchgate.RoleViewer},
+	{"GET", "/api/v1/owners", patchgate.RoleAdmin},
+	{"PUT", "/api/v1/hosts/{id}/owner", patchgate.RoleAdmin},
+	{"PUT", "/api/v1/groups/{name}/owner", patchgate.RoleAdmin},
+	{"GET", "/api/v1/reports/status", patchgate.RoleViewer},
+	{"POST", "/api/v1/reports/status/send", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -12,6 +12,8 @@ type SubscribeRequest struct {
 	Kinds       []patchgate.Kind           `json:"kinds,omitempty"`
 	Mode        patchgate.SubscriptionMode `json:"mode,omitempty"` // default immediate
 	Alerts      bool                       `json:"alerts,omitempty"`
+	Reports     bool                       `json:"reports,omitempty"`   // the periodic status report
+	TimeZone    string                     `json:"time_zone,omitempty"` // of digests; default the server's
 }
 
 // SubscribeResponse is the stored subscription; for a webhook, with the

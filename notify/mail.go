@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -66,6 +67,15 @@ type message struct {
 	Unsub    string // one-click unsubscribe URL, "" for none
 	Date     time.Time
 	ServerID string
+	// Inline images the HTML part shows (src="cid:NAME"): the mail is
+	// then multipart/related around the multipart/alternative.
+	Inline []inlineImage
+}
+
+// inlineImage is a PNG the HTML part refers to by Content-ID.
+type inlineImage struct {
+	Name string // also the Content-ID
+	Data []byte
 }
 
 // permanentError marks a failure that retrying will not fix (a 5xx reply).
@@ -128,6 +138,12 @@ func (m mailer) send(ctx context.Context, msg message) error {
 	}
 	mm.SetBodyString(mail.TypeTextPlain, msg.Text)
 	mm.AddAlternativeString(mail.TypeTextHTML, msg.HTML)
+	for _, img := range msg.Inline {
+		if err := mm.EmbedReader(img.Name, bytes.NewReader(img.Data), mail.WithFileContentID("<"+img.Name+">"),
+			mail.WithFileContentType("image/png")); err != nil {
+			return permanentError{err}
+		}
+	}
 	c, err := m.client()
 	if err != nil {
 		return permanentError{err}

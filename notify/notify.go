@@ -18,6 +18,9 @@ package notify
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,6 +83,10 @@ type Config struct {
 	Retention time.Duration
 	// HTTPClient posts webhooks (default: 30s timeout, no redirects).
 	HTTPClient *http.Client
+	// StatusReport computes the periodic status report when its mail is
+	// rendered (the server's compliance, overdue updates, failures and
+	// history); nil: report mails fail until it is set.
+	StatusReport func(ctx context.Context) (patchgate.StatusReport, error)
 }
 
 // Limits of one round.
@@ -206,23 +213,38 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 		return false, err
 	}
 	now := d.now()
-	drafts := map[string]*patchgate.DeliveryDraft{}
-	var order []string
-	add := func(s patchgate.Subscription, ev patchgate.Event) {
-		if ev.Time.Before(s.CreatedAt) {
-			return // it happened before the subscription: not news to it
-		}
-		dr, ok := drafts[s.ID]
+	drafts := map[[2]string]*patchgate.DeliveryDraft{}
+	var order [][2]string
+	draft := func(key [2]string, mk func() patchgate.DeliveryDraft, ev patchgate.Event) {
+		dr, ok := drafts[key]
 		if !ok {
-			dr = &patchgate.DeliveryDraft{
-				ID: newID(), SubscriptionID: s.ID, Channel: s.Channel, Address: s.Address, Mode: s.Mode,
-				DueAt: d.dueAt(s, now), CreatedAt: now,
-			}
-			drafts[s.ID] = dr
-			order = append(order, s.ID)
+			v := mk()
+			dr = &v
+			drafts[key] = dr
+			order = append(order, key)
 		}
 		dr.Events = append(dr.Events, ev)
 	}
+	addStream := func(s patchgate.Subscription, ev patchgate.Event, stream string) {
+		if ev.Time.Before(s.CreatedAt) {
+			return // it happened before the subscription: not news to it
+		}
+		draft([2]string{s.ID, stream}, func() patchgate.DeliveryDraft {
+			dr := patchgate.DeliveryDraft{
+				ID: newID(), SubscriptionID: s.ID, Channel: s.Channel, Address: s.Address, Mode: s.Mode, Stream: stream,
+				DueAt: d.dueAt(s, now), CreatedAt: now,
+			}
+			switch stream {
+			case patchgate.StreamAlert:
+				dr.DueAt = now // alerts ask someone to act: never held
+			case patchgate.StreamReport:
+				// One report, one mail: the same ID if it is enqueued again.
+				dr.ID, dr.DueAt = stableID(ev.ID, s.ID), now
+			}
+			return dr
+		}, ev)
+	}
+	add := func(s patchgate.Subscription, ev patchgate.Event) { addStream(s, ev, patchgate.StreamFixes) }
 	updates := map[string]*patchgate.Update{}
 	if len(subs) > 0 {
 		for _, ev := range evs {
@@ -277,12 +299,54 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 						add(s, ev)
 					}
 				}
+			case patchgate.IsAlert(ev.Type):
+				if ev.Type == patchgate.AlertAdvisoryImported || ev.Type == patchgate.AlertAdvisoryUpdated {
+					if _, ok := patchgate.AdvisoryAlerts(ev); !ok {
+						continue // no host exposed: not an alert
+					}
+				}
+				for _, s := range subs {
+					if s.Wants(ev.Type) {
+						addStream(s, ev, patchgate.StreamAlert)
+					}
+				}
+			case ev.Type == patchgate.EventStatusReport:
+				for _, s := range subs {
+					if s.Channel == patchgate.ChannelEmail && s.Wants(ev.Type) {
+						addStream(s, ev, patchgate.StreamReport)
+					}
+				}
 			}
 		}
 	}
+	// Manual action mail goes to host owners, with or without
+	// subscriptions.
+	for _, ev := range evs {
+		if ev.Type != patchgate.EventManualAction {
+			continue
+		}
+		var n patchgate.ManualNotice
+		if err := json.Unmarshal([]byte(ev.Detail), &n); err != nil {
+			d.log.Warn("notify: unreadable manual action notice", "event", ev.ID, "err", err)
+			continue
+		}
+		for _, addr := range n.Owners {
+			if patchgate.ValidAddress("owner", addr) != nil {
+				continue
+			}
+			sid := patchgate.OwnerSubscriptionID(addr)
+			draft([2]string{sid, patchgate.StreamManual}, func() patchgate.DeliveryDraft {
+				return patchgate.DeliveryDraft{
+					ID: stableID(ev.ID+"\x00"+ev.HostID, sid), SubscriptionID: sid, Channel: patchgate.ChannelEmail, Address: addr,
+					Mode: patchgate.ModeImmediate, Stream: patchgate.StreamManual, CreatedAt: now,
+					DueAt: AfterQuietHours(now.Add(d.cfg.BatchDelay), d.cfg.QuietStart, d.cfg.QuietEnd, d.cfg.DigestLocation),
+				}
+			}, ev)
+		}
+	}
 	list := make([]patchgate.DeliveryDraft, 0, len(order))
-	for _, id := range order {
-		list = append(list, *drafts[id])
+	for _, k := range order {
+		list = append(list, *drafts[k])
 	}
 	err = d.store.EnqueueDeliveries(ctx, cur, evs[len(evs)-1].Seq, list)
 	if patchgate.ErrorCode(err) == patchgate.CodeConflict {
@@ -298,13 +362,31 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 func (d *Dispatcher) dueAt(s patchgate.Subscription, now time.Time) time.Time {
 	switch s.Mode {
 	case patchgate.ModeDaily, patchgate.ModeWeekly:
-		return NextDigest(s.Mode, now, d.cfg.DigestHour, d.cfg.DigestWeekday, d.cfg.DigestLocation)
+		return NextDigest(s.Mode, now, d.cfg.DigestHour, d.cfg.DigestWeekday, d.location(s))
 	}
 	due := now.Add(d.cfg.BatchDelay)
 	if s.Channel == patchgate.ChannelWebhook {
 		return due
 	}
 	return AfterQuietHours(due, d.cfg.QuietStart, d.cfg.QuietEnd, d.cfg.DigestLocation)
+}
+
+// location is the time zone of s's digests: its own, else the server's.
+func (d *Dispatcher) location(s patchgate.Subscription) *time.Location {
+	if s.TimeZone != "" {
+		if loc, err := time.LoadLocation(s.TimeZone); err == nil {
+			return loc
+		}
+	}
+	return d.cfg.DigestLocation
+}
+
+// stableID derives a delivery ID from what the delivery is (an event and
+// its recipient), so that the same mail keeps the same Message-ID however
+// often it is enqueued.
+func stableID(eventID, recipient string) string {
+	h := sha256.Sum256([]byte(eventID + "\x00" + recipient))
+	return "d" + hex.EncodeToString(h[:10])
 }
 
 // AfterQuietHours returns t, or the end of the quiet hours [start, end)

@@ -55,6 +55,14 @@ var htmlTmpl = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 // render builds the mail of a delivery from its events and the updates
 // they name, as the catalog holds them now.
 func (d *Dispatcher) render(ctx context.Context, dl patchgate.Delivery) (message, error) {
+	switch dl.Stream {
+	case patchgate.StreamAlert:
+		return d.renderAlerts(dl)
+	case patchgate.StreamManual:
+		return d.renderManual(dl)
+	case patchgate.StreamReport:
+		return d.renderReport(ctx, dl)
+	}
 	data := mailData{Server: d.cfg.ServerName, ServerURL: d.cfg.PublicURL}
 	seen := map[string]int{}
 	for _, ev := range dl.Events {

@@ -73,7 +73,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	sub := patchgate.Subscription{
 		ID: "sub-" + randomHex(6), Channel: req.Channel, Address: req.Address, Events: req.Events, Products: req.Products, MinSeverity: req.MinSeverity,
-		Kinds: req.Kinds, Mode: req.Mode, Alerts: req.Alerts, CreatedAt: s.now().UTC(), CreatedBy: actor(r),
+		Kinds: req.Kinds, Mode: req.Mode, Alerts: req.Alerts, Reports: req.Reports, TimeZone: req.TimeZone, CreatedAt: s.now().UTC(), CreatedBy: actor(r),
 	}
 	if err := sub.Validate(); err != nil {
 		s.writeError(w, r, err)

@@ -63,6 +63,9 @@ type Config struct {
 	// CleanupAge is how long after being superseded an update no host
 	// needs is declined (default patchgate.CleanupAgeDefault).
 	CleanupAge time.Duration
+	// NotifyJobs configures admin alerts, manual action notices and the
+	// status report.
+	NotifyJobs NotifyJobsConfig
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -94,6 +97,8 @@ type Server struct {
 
 	cleanupNext func(time.Time) time.Time
 	cleanupAge  time.Duration
+	jobsCfg     NotifyJobsConfig
+	jobs        notifyJobs
 }
 
 // New returns a server for cfg.
@@ -117,6 +122,7 @@ func New(cfg Config) *Server {
 
 		cleanupNext: cfg.CleanupNext,
 		cleanupAge:  cfg.CleanupAge,
+		jobsCfg:     cfg.NotifyJobs,
 	}
 	if s.cleanupAge <= 0 {
 		s.cleanupAge = patchgate.CleanupAgeDefault
@@ -161,6 +167,8 @@ func (s *Server) Run(ctx context.Context) {
 	defer sla.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	jobs := time.NewTicker(s.jobsConfig().Interval)
+	defer jobs.Stop()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -186,6 +194,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.runSLACheck(ctx)
 		case <-prune.C:
 			s.pruneEvents(ctx)
+		case <-jobs.C:
+			s.runNotifyJobs(ctx)
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
@@ -275,6 +285,7 @@ func (s *Server) Handler() http.Handler {
 		"POST /api/v1/rollouts/{group}/resume":      s.resumeRollout,
 	}
 	maps.Copy(admin, s.notifyHandlers())
+	maps.Copy(admin, s.notifyJobHandlers())
 	maps.Copy(admin, s.releaseHandlers())
 	maps.Copy(admin, s.advisoryHandlers())
 	for _, rt := range adminapi.Routes {

@@ -22,9 +22,9 @@ func (db *DB) CreateSubscription(ctx context.Context, s patchgate.Subscription, 
 	kinds, _ := json.Marshal(orEmpty(s.Kinds))
 	events, _ := json.Marshal(orEmpty(s.Events))
 	return db.write(ctx, "sqlite: create subscription", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (id, channel, address, events, products, min_severity, kinds, mode, alerts, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			s.ID, string(s.Channel), s.Address, string(events), string(products), string(s.MinSeverity), string(kinds), string(s.Mode), s.Alerts, fmtTime(s.CreatedAt), s.CreatedBy)
+		res, err := tx.ExecContext(ctx, `INSERT INTO subscriptions (id, channel, address, events, products, min_severity, kinds, mode, alerts, created_at, created_by, reports, timezone)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			s.ID, string(s.Channel), s.Address, string(events), string(products), string(s.MinSeverity), string(kinds), string(s.Mode), s.Alerts, fmtTime(s.CreatedAt), s.CreatedBy, s.Reports, s.TimeZone)
 		if err != nil {
 			return err
 		}
@@ -44,12 +44,12 @@ func orEmpty[T any](s []T) []T {
 	return s
 }
 
-const subscriptionColumns = `id, channel, address, events, products, min_severity, kinds, mode, alerts, created_at, created_by`
+const subscriptionColumns = `id, channel, address, events, products, min_severity, kinds, mode, alerts, created_at, created_by, reports, timezone`
 
 func scanSubscription(sc interface{ Scan(...any) error }) (patchgate.Subscription, error) {
 	var s patchgate.Subscription
 	var products, kinds, events, at string
-	if err := sc.Scan(&s.ID, &s.Channel, &s.Address, &events, &products, &s.MinSeverity, &kinds, &s.Mode, &s.Alerts, &at, &s.CreatedBy); err != nil {
+	if err := sc.Scan(&s.ID, &s.Channel, &s.Address, &events, &products, &s.MinSeverity, &kinds, &s.Mode, &s.Alerts, &at, &s.CreatedBy, &s.Reports, &s.TimeZone); err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal([]byte(products), &s.Products); err != nil {
@@ -153,18 +153,21 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, from, to int64, drafts []pa
 			return patchgate.Errorf(patchgate.CodeConflict, "notify cursor is no longer at %d", from)
 		}
 		for _, d := range drafts {
-			var exists int
-			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE id = ?`, d.SubscriptionID).Scan(&exists)
-			if err != nil {
-				return err
-			}
-			if exists == 0 {
-				continue
+			// Manual action mail goes to a host owner, not a subscription.
+			if d.Stream != patchgate.StreamManual {
+				var exists int
+				err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM subscriptions WHERE id = ?`, d.SubscriptionID).Scan(&exists)
+				if err != nil {
+					return err
+				}
+				if exists == 0 {
+					continue
+				}
 			}
 			var openID, doc string
-			err = tx.QueryRowContext(ctx, `SELECT id, events FROM deliveries
-				WHERE subscription_id = ? AND sealed = FALSE AND status = ? ORDER BY created_at, id LIMIT 1`,
-				d.SubscriptionID, string(patchgate.DeliveryPending)).Scan(&openID, &doc)
+			err := tx.QueryRowContext(ctx, `SELECT id, events FROM deliveries
+				WHERE subscription_id = ? AND stream = ? AND sealed = FALSE AND status = ? ORDER BY created_at, id LIMIT 1`,
+				d.SubscriptionID, d.Stream, string(patchgate.DeliveryPending)).Scan(&openID, &doc)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				if d.ID == "" {
@@ -174,9 +177,9 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, from, to int64, drafts []pa
 				if err != nil {
 					return err
 				}
-				_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, subscription_id, channel, address, mode, events, status, next_attempt_at, created_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					d.ID, d.SubscriptionID, string(d.Channel), d.Address, string(d.Mode), string(evs), string(patchgate.DeliveryPending), fmtTime(d.DueAt), fmtTime(orTime(d.CreatedAt)))
+				_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (id, subscription_id, channel, address, mode, events, status, next_attempt_at, created_at, stream)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+					d.ID, d.SubscriptionID, string(d.Channel), d.Address, string(d.Mode), string(evs), string(patchgate.DeliveryPending), fmtTime(d.DueAt), fmtTime(orTime(d.CreatedAt)), d.Stream)
 				if err != nil {
 					return err
 				}
@@ -201,13 +204,13 @@ func (db *DB) EnqueueDeliveries(ctx context.Context, from, to int64, drafts []pa
 	})
 }
 
-const deliveryColumns = `id, subscription_id, channel, address, mode, events, status, attempts, next_attempt_at, last_error, created_at, sent_at`
+const deliveryColumns = `id, subscription_id, channel, address, mode, events, status, attempts, next_attempt_at, last_error, created_at, sent_at, stream`
 
 func scanDelivery(sc interface{ Scan(...any) error }) (patchgate.Delivery, error) {
 	var d patchgate.Delivery
 	var evs, next, created string
 	var sent sql.NullString
-	if err := sc.Scan(&d.ID, &d.SubscriptionID, &d.Channel, &d.Address, &d.Mode, &evs, &d.Status, &d.Attempts, &next, &d.LastError, &created, &sent); err != nil {
+	if err := sc.Scan(&d.ID, &d.SubscriptionID, &d.Channel, &d.Address, &d.Mode, &evs, &d.Status, &d.Attempts, &next, &d.LastError, &created, &sent, &d.Stream); err != nil {
 		return d, err
 	}
 	if err := json.Unmarshal([]byte(evs), &d.Events); err != nil {

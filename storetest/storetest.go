@@ -71,6 +71,9 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"SLAEventsOnce", testSLAEventsOnce},
 		{"TestGroupMinSuccess", testTestGroupMinSuccess},
 		{"Advisories", testAdvisories},
+		{"Owners", testOwners},
+		{"ComplianceSnapshots", testComplianceSnapshots},
+		{"OutboxStreams", testOutboxStreams},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

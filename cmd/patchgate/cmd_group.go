@@ -18,7 +18,7 @@ func (a *adminCLI) groupCmd() *cobra.Command {
 		Use:   "group",
 		Short: "Manage groups of hosts (approvals attach to groups)",
 	}
-	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupDeleteCmd(), a.groupAddCmd(), a.groupRemoveCmd())
+	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupDeleteCmd(), a.groupAddCmd(), a.groupRemoveCmd(), a.setOwnerCmd(patchgate.OwnerGroup))
 	return cmd
 }
 

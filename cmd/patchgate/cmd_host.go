@@ -24,7 +24,7 @@ func (a *adminCLI) hostCmd() *cobra.Command {
 		Use:   "host",
 		Short: "List and inspect managed hosts",
 	}
-	cmd.AddCommand(a.hostListCmd(), a.hostShowCmd(), a.hostMarkInstalledCmd())
+	cmd.AddCommand(a.hostListCmd(), a.hostShowCmd(), a.hostMarkInstalledCmd(), a.setOwnerCmd(patchgate.OwnerHost), a.ownersCmd())
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,11 @@ func (a *adminCLI) subscribeAddCmd() *cobra.Command {
 				}
 				req.Kinds = append(req.Kinds, patchgate.Kind(k))
 			}
+			if req.TimeZone != "" {
+				if _, err := time.LoadLocation(req.TimeZone); err != nil {
+					return patchgate.Invalid("--timezone", "%q is not a known IANA time zone like Europe/Paris", req.TimeZone)
+				}
+			}
 			req.Mode = patchgate.SubscriptionMode(mode)
 			if !req.Mode.Valid() {
 				return patchgate.Invalid("--mode", "must be immediate, daily or weekly, not %q", mode)
@@ -74,7 +80,9 @@ func (a *adminCLI) subscribeAddCmd() *cobra.Command {
 	f.StringVar(&minSev, "min-severity", "", "only updates at least this severe: "+joinSeverities())
 	f.StringSliceVar(&kinds, "kind", nil, "only updates of this kind (repeatable): "+joinKinds())
 	f.StringVar(&mode, "mode", "immediate", "immediate (batched per dispatch round), daily or weekly digest")
-	f.BoolVar(&req.Alerts, "alerts", false, "also mail admin alerts: failed installs")
+	f.BoolVar(&req.Alerts, "alerts", false, "also mail admin alerts: failed installs, SLA breaches, halted rollouts, install failures over the threshold, advisories exposing hosts, passed approval deadlines")
+	f.BoolVar(&req.Reports, "status-report", false, "also mail the periodic status report (serve --status-report)")
+	f.StringVar(&req.TimeZone, "timezone", "", "IANA time zone of daily and weekly digests, e.g. Europe/Paris (default: the server's --timezone)")
 	return cmd
 }
 
@@ -98,7 +106,7 @@ func (a *adminCLI) subscribeListCmd() *cobra.Command {
 				return emitJSON(out, ss)
 			}
 			return a.show(out, raw, func() error {
-				t := newTextTable(out, "ID", "ADDRESS", "MODE", "PRODUCTS", "MIN SEVERITY", "KINDS", "ALERTS")
+				t := newTextTable(out, "ID", "ADDRESS", "MODE", "PRODUCTS", "MIN SEVERITY", "KINDS", "ALERTS", "REPORTS")
 				for _, s := range ss {
 					var kinds []string
 					for _, k := range s.Kinds {
@@ -112,7 +120,15 @@ func (a *adminCLI) subscribeListCmd() *cobra.Command {
 					if sev == "" {
 						sev = "any"
 					}
-					t.row(s.ID, cleanCell(s.Address), string(s.Mode), cleanCell(joinOr(s.Products, "all")), sev, joinOr(kinds, "all"), alerts)
+					reports := "no"
+					if s.Reports {
+						reports = "yes"
+					}
+					mode := string(s.Mode)
+					if s.TimeZone != "" {
+						mode += " (" + s.TimeZone + ")"
+					}
+					t.row(s.ID, cleanCell(s.Address), mode, cleanCell(joinOr(s.Products, "all")), sev, joinOr(kinds, "all"), alerts, reports)
 				}
 				return t.flush()
 			})

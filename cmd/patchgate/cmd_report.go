@@ -15,7 +15,7 @@ func (a *adminCLI) reportCmd() *cobra.Command {
 		Use:   "report",
 		Short: "Reports: compliance per update and group, the release SLA, exposure to security advisories",
 	}
-	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd(), a.reportExposureCmd())
+	cmd.AddCommand(a.reportComplianceCmd(), a.reportSLACmd(), a.reportExposureCmd(), a.reportStatusCmd())
 	return cmd
 }
 

@@ -188,6 +188,12 @@ func TestServeNotifyFlags(t *testing.T) {
 		{SMTPHost: "127.0.0.1", SMTPPort: 25, SMTPTLS: "starttls", MailFrom: "a@example.org", SMTPCAFile: writeFile(t, dir, "ca.pem", "not pem"), Poll: time.Second},
 		{QuietHours: "22-6am", Poll: time.Second},
 		{QuietHours: "22-24", Poll: time.Second},
+		{StatusReport: "hourly@08:00", Poll: time.Second},
+		{StatusReport: "daily@8", Poll: time.Second},
+		{AlertFailures: 3, AlertFailurePeriod: time.Second, Poll: time.Second},
+		{AlertFailures: -1, Poll: time.Second},
+		{TimeZone: "Nowhere/City", Poll: time.Second},
+		{JobsInterval: time.Microsecond, Poll: time.Second},
 	}
 	for _, o := range cases {
 		if _, err := setupNotify(o, dir, nil, nil); err == nil {
@@ -206,6 +212,11 @@ func TestServeNotifyFlags(t *testing.T) {
 	}
 	if q, err := setupNotify(notifyOptions{QuietHours: "22-06", Poll: time.Second}, dir, nil, nil); err != nil || q.cfg.QuietStart != 22 || q.cfg.QuietEnd != 6 {
 		t.Errorf("--quiet-hours 22-06: %v", err)
+	}
+	if r, err := setupNotify(notifyOptions{StatusReport: "weekly@fri@17:30", TimeZone: "Europe/Paris", AlertFailures: 4, AlertFailurePeriod: 2 * time.Hour,
+		Poll: time.Second}, dir, nil, nil); err != nil || r.jobs.Report == nil || r.jobs.Report.Weekday != time.Friday || r.jobs.Location.String() != "Europe/Paris" ||
+		r.cfg.DigestLocation.String() != "Europe/Paris" || r.jobs.FailureThreshold != 4 || r.jobs.FailurePeriod != 2*time.Hour {
+		t.Errorf("report and alert flags: %+v %v", r, err)
 	}
 	if again.server.SendTest != nil {
 		t.Error("notify test is offered without an SMTP relay")

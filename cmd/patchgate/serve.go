@@ -130,12 +130,14 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return fmt.Errorf("opening content store: %w", err)
 	}
+	o.Notify.TimeZone = o.TimeZone
 	ns, err := setupNotify(o.Notify, o.Data, db, log)
 	if err != nil {
 		return err
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
-		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge})
+		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs})
+	ns.cfg.StatusReport = srv.StatusReport
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/notify"
 	"github.com/patchgate/patchgate/server"
 	"github.com/patchgate/patchgate/sqlite"
@@ -37,6 +38,14 @@ type notifyOptions struct {
 	QuietHours       string
 	Poll             time.Duration
 	BatchDelay       time.Duration
+	// Alerts and the status report.
+	StatusReport       string
+	AlertFailures      int
+	AlertFailurePeriod time.Duration
+	JobsInterval       time.Duration
+	// TimeZone is serve's --timezone: digests, quiet hours and the status
+	// report are in it.
+	TimeZone string
 }
 
 func addNotifyFlags(f *pflag.FlagSet, o *notifyOptions) {
@@ -49,8 +58,12 @@ func addNotifyFlags(f *pflag.FlagSet, o *notifyOptions) {
 	f.StringVar(&o.MailFrom, "mail-from", "", "sender address of notification mail")
 	f.StringVar(&o.PublicURL, "public-url", "", "base URL people reach this server at, for unsubscribe links (default: the listen URL)")
 	f.StringVar(&o.ServerName, "server-name", "", "name of this server in mails and the feed (default: the host name)")
-	f.IntVar(&o.DigestHour, "digest-hour", 7, "hour of the day (UTC) daily and weekly (Monday) digests go out")
-	f.StringVar(&o.QuietHours, "quiet-hours", "", "hours (UTC) immediate mail is held back and then sent together, e.g. 22-06; webhooks are not held")
+	f.IntVar(&o.DigestHour, "digest-hour", 7, "hour of the day (in --timezone, or the subscription's own) daily and weekly (Monday) digests go out")
+	f.StringVar(&o.QuietHours, "quiet-hours", "", "hours (in --timezone) immediate mail is held back and then sent together, e.g. 22-06; webhooks and alerts are not held")
+	f.StringVar(&o.StatusReport, "status-report", "", "when to mail the status report to subscriptions with --status-report, in --timezone: daily@HH:MM, weekly@HH:MM (Monday) or weekly@DAY@HH:MM; empty = never")
+	f.IntVar(&o.AlertFailures, "alert-failures", 5, "alert when this many hosts fail to install one update within --alert-failure-period; 0 = never")
+	f.DurationVar(&o.AlertFailurePeriod, "alert-failure-period", time.Hour, "the period of --alert-failures")
+	f.DurationVar(&o.JobsInterval, "alert-interval", time.Minute, "how often alerts, manual action mail and the status report schedule are checked")
 	f.DurationVar(&o.Poll, "notify-poll", 5*time.Second, "how often the mail dispatcher looks for new events and due mail")
 	f.DurationVar(&o.BatchDelay, "notify-batch-delay", time.Minute, "how long an immediate mail waits for more events to go with it")
 }
@@ -58,6 +71,7 @@ func addNotifyFlags(f *pflag.FlagSet, o *notifyOptions) {
 // notifySetup holds what serve needs for notifications.
 type notifySetup struct {
 	server     server.NotifyConfig
+	jobs       server.NotifyJobsConfig
 	cfg        notify.Config
 	dispatcher *notify.Dispatcher
 }
@@ -90,10 +104,30 @@ func setupNotify(o notifyOptions, data string, db *sqlite.DB, log *slog.Logger) 
 			return nil, fmt.Errorf("--quiet-hours: %q is not START-END in whole hours, like 22-06", o.QuietHours)
 		}
 	}
+	loc := time.UTC
+	if o.TimeZone != "" {
+		if loc, err = time.LoadLocation(o.TimeZone); err != nil {
+			return nil, fmt.Errorf("--timezone: %v", err)
+		}
+	}
+	if o.AlertFailures < 0 || (o.AlertFailures > 0 && o.AlertFailurePeriod < time.Minute) {
+		return nil, errors.New("--alert-failures may not be negative and --alert-failure-period must be at least 1m")
+	}
+	if o.JobsInterval != 0 && o.JobsInterval < 10*time.Millisecond {
+		return nil, errors.New("--alert-interval must be at least 10ms")
+	}
+	ns.jobs = server.NotifyJobsConfig{FailureThreshold: o.AlertFailures, FailurePeriod: o.AlertFailurePeriod, Location: loc, Interval: o.JobsInterval}
+	if o.StatusReport != "" {
+		r, err := patchgate.ParseReportSchedule("--status-report", o.StatusReport)
+		if err != nil {
+			return nil, err
+		}
+		ns.jobs.Report = &r
+	}
 	// The dispatcher runs without SMTP too: webhooks need none, and mail
 	// waits in the outbox (retrying) until a relay is configured.
 	ns.cfg = notify.Config{Store: db, ServerName: name, PublicURL: o.PublicURL, Secret: secret,
-		Logger: log, DigestHour: o.DigestHour, DigestWeekday: time.Monday, PollInterval: o.Poll, BatchDelay: o.BatchDelay,
+		Logger: log, DigestHour: o.DigestHour, DigestWeekday: time.Monday, DigestLocation: loc, PollInterval: o.Poll, BatchDelay: o.BatchDelay,
 		QuietStart: quietStart, QuietEnd: quietEnd}
 	if o.SMTPHost == "" {
 		if o.MailFrom != "" || o.SMTPUser != "" || o.SMTPPasswordFile != "" {
