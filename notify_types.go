@@ -246,6 +246,7 @@ const (
 	EventSubscriptionAdded   = "subscription.added"
 	EventSubscriptionRemoved = "subscription.removed"
 	EventDeliveryRetried     = "notify.retried"
+	EventDigestsFlushed      = "notify.digests_flushed"
 )
 
 // NotifyStore holds subscriptions and the outbox of deliveries.
@@ -285,6 +286,10 @@ type NotifyStore interface {
 	RetryDeliveries(ctx context.Context, ids []string, all bool, now time.Time, ev Event) (int, error)
 	// PruneDeliveries deletes sent deliveries sent before before.
 	PruneDeliveries(ctx context.Context, before time.Time) (int, error)
+	// FlushDigests makes every pending daily or weekly digest that has not
+	// been attempted yet due at now (an admin's "send the digests now"),
+	// and appends ev if any moved. It returns how many moved.
+	FlushDigests(ctx context.Context, now time.Time, ev Event) (int, error)
 }
 
 // UnsubscribeToken signs a subscription ID with secret, for the one-click

@@ -48,6 +48,7 @@ var Routes = []Route{
 	{"GET", "/api/v1/notify/deliveries", patchgate.RoleAdmin},
 	{"POST", "/api/v1/notify/retry", patchgate.RoleAdmin},
 	{"POST", "/api/v1/notify/test", patchgate.RoleAdmin},
+	{"POST", "/api/v1/notify/digests/send", patchgate.RoleAdmin},
 	{"GET", "/api/v1/windows", patchgate.RoleViewer},
 	{"PUT", "/api/v1/windows/{group}", patchgate.RoleAdmin},
 	{"DELETE", "/api/v1/windows/{group}", patchgate.RoleAdmin},

@@ -45,6 +45,12 @@ type NotifyTestResponse struct {
 	Result string `json:"result"`
 }
 
+// FlushDigestsResponse is POST /api/v1/notify/digests/send: how many
+// pending daily or weekly digests were made due now.
+type FlushDigestsResponse struct {
+	Flushed int `json:"flushed"`
+}
+
 // Public routes outside /api/v1/.
 const (
 	PathFeed        = "/feed.atom"
@@ -59,6 +65,7 @@ func init() {
 		"GET /api/v1/notify/deliveries":     {summary: "List outbox deliveries by status (default dead letters), newest first", query: []string{"status", "limit"}, response: []patchgate.Delivery{}},
 		"POST /api/v1/notify/retry":         {summary: "Requeue dead letters (by ID or all)", request: RetryRequest{}, response: RetryResponse{}},
 		"POST /api/v1/notify/test":          {summary: "Send a test mail now and report the SMTP outcome", request: NotifyTestRequest{}, response: NotifyTestResponse{}},
+		"POST /api/v1/notify/digests/send":  {summary: "Send every pending daily and weekly digest now instead of at its digest hour", response: FlushDigestsResponse{}},
 	} {
 		docs[k] = d
 	}

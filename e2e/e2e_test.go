@@ -46,12 +46,12 @@ type server struct {
 	cmd                     *exec.Cmd
 }
 
-// startServer runs `patchgate serve` and reads its address, CA fingerprint
-// and admin token from what it prints.
-func startServer(t *testing.T) *server {
+// startServer runs `patchgate serve` (with extra flags) and reads its
+// address, CA fingerprint and admin token from what it prints.
+func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	s := &server{data: filepath.Join(t.TempDir(), "data")}
-	s.cmd = exec.Command(binary, "serve", "--data", s.data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data", s.data, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ func (s *Server) notifyHandlers() map[string]http.HandlerFunc {
 		"GET /api/v1/notify/deliveries":     s.listDeliveries,
 		"POST /api/v1/notify/retry":         s.retryDeliveries,
 		"POST /api/v1/notify/test":          s.notifyTest,
+		"POST /api/v1/notify/digests/send":  s.flushDigests,
 	}
 }
 
@@ -155,6 +156,15 @@ func (s *Server) retryDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, adminapi.RetryResponse{Requeued: n})
+}
+
+func (s *Server) flushDigests(w http.ResponseWriter, r *http.Request) {
+	n, err := s.store.FlushDigests(r.Context(), s.now().UTC(), s.event(r, patchgate.EventDigestsFlushed))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.FlushDigestsResponse{Flushed: n})
 }
 
 func (s *Server) notifyTest(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -389,4 +390,30 @@ func (db *DB) PruneDeliveries(ctx context.Context, before time.Time) (int, error
 		return err
 	})
 	return int(n), err
+}
+
+// FlushDigests implements patchgate.NotifyStore.
+func (db *DB) FlushDigests(ctx context.Context, now time.Time, ev patchgate.Event) (int, error) {
+	moved := 0
+	err := db.write(ctx, "sqlite: flush digests", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?
+			WHERE status = ? AND attempts = 0 AND mode IN (?, ?) AND next_attempt_at > ?`,
+			fmtTime(now), string(patchgate.DeliveryPending), string(patchgate.ModeDaily), string(patchgate.ModeWeekly), fmtTime(now))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		moved = int(n)
+		if moved == 0 {
+			return nil
+		}
+		if ev.Detail == "" {
+			ev.Detail = fmt.Sprintf("%d digest(s) due now", moved)
+		}
+		return appendEvent(ctx, tx, ev)
+	})
+	return moved, err
 }

@@ -174,3 +174,47 @@ func testOutbox(t *testing.T, s patchgate.Store) {
 		t.Errorf("%d pending deliveries of a removed subscription", len(pending))
 	}
 }
+
+// testFlushDigests: "send the digests now" makes pending digests that have
+// not been tried due at once, and leaves immediate mail and retries alone.
+func testFlushDigests(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	for _, id := range []string{"s1", "s2", "s3"} {
+		must(t, s.CreateSubscription(ctx, newSubscription(id, id+"@example.org"), newEvent(patchgate.EventSubscriptionAdded)), "CreateSubscription")
+	}
+	tomorrow := t0.Add(20 * time.Hour)
+	draft := func(id, sub string, mode patchgate.SubscriptionMode, due time.Time) patchgate.DeliveryDraft {
+		return patchgate.DeliveryDraft{ID: id, SubscriptionID: sub, Channel: patchgate.ChannelEmail, Address: sub + "@example.org", Mode: mode,
+			Events: []patchgate.Event{newEvent(patchgate.EventUpdateAdded)}, DueAt: due, CreatedAt: t0}
+	}
+	must(t, s.EnqueueDeliveries(ctx, 0, 3, []patchgate.DeliveryDraft{
+		draft("daily", "s1", patchgate.ModeDaily, tomorrow),
+		draft("weekly", "s2", patchgate.ModeWeekly, tomorrow.Add(72*time.Hour)),
+		draft("imm", "s3", patchgate.ModeImmediate, t0.Add(time.Minute)),
+	}), "EnqueueDeliveries")
+	now := t0.Add(time.Second)
+	ev := newEvent(patchgate.EventDigestsFlushed)
+	n, err := s.FlushDigests(ctx, now, ev)
+	must(t, err, "FlushDigests")
+	if n != 2 {
+		t.Fatalf("FlushDigests moved %d, want the daily and the weekly digest", n)
+	}
+	ds, err := s.ClaimDeliveries(ctx, now, 10, func(int) time.Time { return now.Add(time.Hour) })
+	must(t, err, "ClaimDeliveries")
+	got := map[string]bool{}
+	for _, d := range ds {
+		got[d.ID] = true
+	}
+	if len(ds) != 2 || !got["daily"] || !got["weekly"] {
+		t.Fatalf("claimed after the flush: %v, want daily and weekly (immediate mail is not due yet)", got)
+	}
+	// Attempted digests are the dispatcher's business now: nothing moves.
+	if n, err := s.FlushDigests(ctx, now, newEvent(patchgate.EventDigestsFlushed)); err != nil || n != 0 {
+		t.Fatalf("second FlushDigests: %d, %v; want 0", n, err)
+	}
+	evs, err := s.ListEvents(ctx, patchgate.EventFilter{Type: patchgate.EventDigestsFlushed})
+	must(t, err, "ListEvents")
+	if len(evs) != 1 || evs[0].ID != ev.ID {
+		t.Fatalf("events: %+v, want the one flush that moved something", evs)
+	}
+}

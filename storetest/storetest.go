@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"Owners", testOwners},
 		{"ComplianceSnapshots", testComplianceSnapshots},
 		{"OutboxStreams", testOutboxStreams},
+		{"FlushDigests", testFlushDigests},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,21 +155,37 @@ func (a *adminCLI) notifyCmd() *cobra.Command {
 		Use:   "notify",
 		Short: "Inspect and steer mail delivery: dead letters, retries, test mails",
 	}
-	cmd.AddCommand(a.notifyDeadCmd(), a.notifyRetryCmd(), a.notifyTestCmd())
+	cmd.AddCommand(a.notifyDeadCmd(), a.notifyRetryCmd(), a.notifyTestCmd(), a.notifySendDigestsCmd(), a.notifyQueueCmd())
 	return cmd
 }
 
 func (a *adminCLI) notifyDeadCmd() *cobra.Command {
+	return a.deliveriesCmd("dead [--limit N]", "List dead letters: deliveries that failed for good, newest first", false)
+}
+
+// notifyQueueCmd lists deliveries in any status: what waits (pending, with
+// its attempts and last error while the relay is down), what went out.
+func (a *adminCLI) notifyQueueCmd() *cobra.Command {
+	return a.deliveriesCmd("queue [--status pending|sent|dead] [--limit N]", "List outbox deliveries by status (default pending), newest first", true)
+}
+
+func (a *adminCLI) deliveriesCmd(use, short string, withStatus bool) *cobra.Command {
 	var limit int
+	status := string(patchgate.DeliveryDead)
 	cmd := &cobra.Command{
-		Use:   "dead [--limit N]",
-		Short: "List dead letters: deliveries that failed for good, newest first",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > 10000 {
 				return patchgate.Invalid("--limit", "must be between 1 and 10000, not %d", limit)
 			}
-			q := url.Values{"status": {string(patchgate.DeliveryDead)}, "limit": {strconv.Itoa(limit)}}
+			switch patchgate.DeliveryStatus(status) {
+			case patchgate.DeliveryPending, patchgate.DeliverySent, patchgate.DeliveryDead:
+			default:
+				return patchgate.Invalid("--status", "must be pending, sent or dead, not %q", status)
+			}
+			q := url.Values{"status": {status}, "limit": {strconv.Itoa(limit)}}
 			raw, err := a.get(cmd.Context(), "/api/v1/notify/deliveries", q)
 			if err != nil {
 				return err
@@ -190,6 +206,10 @@ func (a *adminCLI) notifyDeadCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many")
+	if withStatus {
+		status = string(patchgate.DeliveryPending)
+		cmd.Flags().StringVar(&status, "status", status, "pending, sent or dead")
+	}
 	return cmd
 }
 
@@ -228,6 +248,33 @@ func (a *adminCLI) notifyRetryCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "requeue every dead letter")
 	return cmd
+}
+
+func (a *adminCLI) notifySendDigestsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send-digests",
+		Short: "Send every pending daily and weekly digest now, not at the digest hour",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var raw json.RawMessage
+			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/digests/send", nil, nil, &raw); err != nil {
+				return err
+			}
+			if a.g.JSON {
+				return emitRawJSON(cmd.OutOrStdout(), raw)
+			}
+			var fr adminapi.FlushDigestsResponse
+			if err := json.Unmarshal(raw, &fr); err != nil {
+				return unexpectedAnswer(err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%d digest(s) due now; the dispatcher sends them at its next round\n", fr.Flushed)
+			return err
+		},
+	}
 }
 
 func (a *adminCLI) notifyTestCmd() *cobra.Command {

@@ -38,6 +38,7 @@ type notifyOptions struct {
 	QuietHours       string
 	Poll             time.Duration
 	BatchDelay       time.Duration
+	Backoff          time.Duration
 	// Alerts and the status report.
 	StatusReport       string
 	AlertFailures      int
@@ -66,6 +67,7 @@ func addNotifyFlags(f *pflag.FlagSet, o *notifyOptions) {
 	f.DurationVar(&o.JobsInterval, "alert-interval", time.Minute, "how often alerts, manual action mail and the status report schedule are checked")
 	f.DurationVar(&o.Poll, "notify-poll", 5*time.Second, "how often the mail dispatcher looks for new events and due mail")
 	f.DurationVar(&o.BatchDelay, "notify-batch-delay", time.Minute, "how long an immediate mail waits for more events to go with it")
+	f.DurationVar(&o.Backoff, "notify-backoff", time.Minute, "wait after a failed delivery before the next attempt; it doubles per attempt up to 6h")
 }
 
 // notifySetup holds what serve needs for notifications.
@@ -93,6 +95,12 @@ func setupNotify(o notifyOptions, data string, db *sqlite.DB, log *slog.Logger) 
 	}
 	if o.Poll < 10*time.Millisecond || o.BatchDelay < 0 {
 		return nil, errors.New("--notify-poll must be at least 10ms and --notify-batch-delay not negative")
+	}
+	if o.Backoff == 0 {
+		o.Backoff = time.Minute
+	}
+	if o.Backoff < 100*time.Millisecond {
+		return nil, errors.New("--notify-backoff: must be at least 100ms")
 	}
 	var quietStart, quietEnd int
 	if o.QuietHours != "" {
@@ -128,6 +136,7 @@ func setupNotify(o notifyOptions, data string, db *sqlite.DB, log *slog.Logger) 
 	// waits in the outbox (retrying) until a relay is configured.
 	ns.cfg = notify.Config{Store: db, ServerName: name, PublicURL: o.PublicURL, Secret: secret,
 		Logger: log, DigestHour: o.DigestHour, DigestWeekday: time.Monday, DigestLocation: loc, PollInterval: o.Poll, BatchDelay: o.BatchDelay,
+		BaseBackoff: o.Backoff, MaxBackoff: max(o.Backoff, 6*time.Hour),
 		QuietStart: quietStart, QuietEnd: quietEnd}
 	if o.SMTPHost == "" {
 		if o.MailFrom != "" || o.SMTPUser != "" || o.SMTPPasswordFile != "" {

@@ -57,6 +57,10 @@ type Options struct {
 	// Addr to listen on (default 127.0.0.1:0): a restarted sink can take
 	// the port of a stopped one.
 	Addr string
+	// Keep, if set, is called with each message before it is accepted; an
+	// error refuses it (a temporary failure), so that a sink process that
+	// writes messages to disk only says "250 OK" once they are written.
+	Keep func(Message) error
 }
 
 // Start starts a plain sink on 127.0.0.1:0; call Close when done.
@@ -236,6 +240,11 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	m.Header = pm.Header
 	m.Body, _ = io.ReadAll(pm.Body)
+	if s.opts.Keep != nil {
+		if err := s.opts.Keep(m); err != nil {
+			return errors.Join(&smtp.SMTPError{Code: 451, Message: "cannot keep the message"}, err)
+		}
+	}
 	s.msgs = append(s.msgs, m)
 	select {
 	case s.notify <- struct{}{}:
