@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"TestGroups", testTestGroups},
 		{"SLAPolicy", testSLAPolicy},
 		{"SLAEventsOnce", testSLAEventsOnce},
+		{"Rules", testRules},
+		{"RuleApprovals", testRuleApprovals},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
