@@ -68,6 +68,13 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
+	{"GET", "/api/v1/rules", patchgate.RoleViewer},
+	{"POST", "/api/v1/rules", patchgate.RoleApprover},
+	{"DELETE", "/api/v1/rules/{name}", patchgate.RoleApprover},
+	{"POST", "/api/v1/rules/{name}/disable", patchgate.RoleApprover},
+	{"POST", "/api/v1/rules/{name}/enable", patchgate.RoleApprover},
+	{"GET", "/api/v1/rules/dry-run", patchgate.RoleViewer},
+	{"POST", "/api/v1/rules/run", patchgate.RoleApprover},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

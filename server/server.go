@@ -57,6 +57,9 @@ type Config struct {
 	SLAWarn time.Duration
 	// SLACheckInterval is how often Run checks the SLA (default 1m).
 	SLACheckInterval time.Duration
+	// RulesInterval is how often Run runs the automatic approval rules
+	// (default 1m; negative: only on posting and on demand).
+	RulesInterval time.Duration
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -85,6 +88,9 @@ type Server struct {
 
 	slaWarn    time.Duration
 	slaCheckIv time.Duration
+
+	rulesIv time.Duration
+	rulesMu sync.Mutex // one rule run at a time
 }
 
 // New returns a server for cfg.
@@ -105,6 +111,10 @@ func New(cfg Config) *Server {
 
 		slaWarn:    cfg.SLAWarn,
 		slaCheckIv: cfg.SLACheckInterval,
+		rulesIv:    cfg.RulesInterval,
+	}
+	if s.rulesIv == 0 {
+		s.rulesIv = time.Minute
 	}
 	if s.slaWarn <= 0 {
 		s.slaWarn = patchgate.SLAWarnDefault
@@ -146,6 +156,12 @@ func (s *Server) Run(ctx context.Context) {
 	defer sla.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	// Without periodic rule runs the ticker never fires.
+	rules := time.NewTicker(time.Duration(math.MaxInt64))
+	defer rules.Stop()
+	if s.rulesIv > 0 {
+		rules.Reset(s.rulesIv)
+	}
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -166,6 +182,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.runSLACheck(ctx)
 		case <-prune.C:
 			s.pruneEvents(ctx)
+		case <-rules.C:
+			s.runRulesJob(ctx, "periodic")
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
@@ -253,6 +271,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	maps.Copy(admin, s.notifyHandlers())
 	maps.Copy(admin, s.releaseHandlers())
+	maps.Copy(admin, s.ruleHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]
