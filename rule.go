@@ -52,6 +52,9 @@ const MaxRuleList = 100
 
 var ruleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
+// ValidRuleName reports whether s can name a rule.
+func ValidRuleName(s string) bool { return ruleNamePattern.MatchString(s) }
+
 // groupPattern is the shape of a group name (the server's validGroup).
 var groupPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 

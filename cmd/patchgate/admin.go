@@ -39,6 +39,7 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.windowCmd(),
 		a.rolloutCmd(),
 		a.releaseCmd(),
+		a.ruleCmd(),
 	)
 }
 

@@ -40,6 +40,9 @@ type serveOptions struct {
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
+	// RulesInterval: how often the approval rules run (0 = only on
+	// posting and on demand).
+	RulesInterval time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -73,6 +76,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
+	f.DurationVar(&o.RulesInterval, "rules-interval", time.Minute, "run the automatic approval rules this often (0: only when updates are posted and on demand)")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
@@ -92,6 +96,13 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	consolidateNext, err := consolidationSchedule(o.Consolidate, o.TimeZone)
 	if err != nil {
 		return err
+	}
+	if o.RulesInterval < 0 || (o.RulesInterval > 0 && o.RulesInterval < time.Second) {
+		return errors.New("--rules-interval: must be 0 (off) or at least 1s")
+	}
+	rulesIv := o.RulesInterval
+	if rulesIv == 0 {
+		rulesIv = -1 // server.Config: negative = no periodic runs
 	}
 	if o.Retention < 0 {
 		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
@@ -119,7 +130,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		return err
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
-		SLAWarn: o.SLAWarn})
+		SLAWarn: o.SLAWarn, RulesInterval: rulesIv})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
