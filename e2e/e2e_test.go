@@ -47,11 +47,11 @@ type server struct {
 }
 
 // startServer runs `patchgate serve` and reads its address, CA fingerprint
-// and admin token from what it prints.
-func startServer(t *testing.T) *server {
+// and admin token from what it prints; extra are more serve flags.
+func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
 	s := &server{data: filepath.Join(t.TempDir(), "data")}
-	s.cmd = exec.Command(binary, "serve", "--data", s.data, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data", s.data, "--listen", "127.0.0.1:0", "--log-level", "warn"}, extra...)...)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"SLAEventsOnce", testSLAEventsOnce},
 		{"Rules", testRules},
 		{"RuleApprovals", testRuleApprovals},
+		{"RolloutFailedHostRetries", testRolloutFailedHostRetries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
