@@ -252,8 +252,8 @@ type RuleInput struct {
 // ruleTarget is a pair a rule may act on: the pure part shared by
 // DecideRules and PendingRings.
 type ruleTarget struct {
-	rule   Rule
-	update Update
+	rule   *Rule
+	update *Update
 	state  ReleaseState
 	group  string
 }
@@ -280,13 +280,15 @@ func ruleTargets(in RuleInput) []ruleTarget {
 	updates := slices.Clone(in.Updates)
 	sort.Slice(updates, func(i, j int) bool { return updates[i].ID < updates[j].ID })
 	var out []ruleTarget
-	for _, r := range rules {
+	for i := range rules {
+		r := &rules[i]
 		if !r.Enabled {
 			continue
 		}
-		for _, u := range updates {
+		for j := range updates {
+			u := &updates[j]
 			st, ok := in.Release[u.ID]
-			if !ok || !(st.Status == StatusPosted || st.Status.InTest()) || declinedAll[u.ID] || !r.Matches(u) {
+			if !ok || !(st.Status == StatusPosted || st.Status.InTest()) || declinedAll[u.ID] || !r.Matches(*u) {
 				continue
 			}
 			for _, g := range r.Groups {

@@ -1,6 +1,7 @@
 package patchgate
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,34 @@ func TestDecideRulesClock(t *testing.T) {
 	in.Applied = []RuleApproval{{Rule: "ring", Approval: Approval{UpdateID: "hf1", Group: "prod"}}}
 	if got, p := DecideRules(in), PendingRings(in); len(got) != 0 || len(p) != 0 {
 		t.Fatalf("after approval: %+v, pending %v", got, p)
+	}
+}
+
+// BenchmarkDecideRules: 10,000 posted updates, half already approved for
+// prod, three rules (one a ring promotion with progress for every
+// update), three target groups.
+func BenchmarkDecideRules(b *testing.B) {
+	const n = 10000
+	in := RuleInput{Release: map[string]ReleaseState{}, Groups: []string{"all", "test", "pilot", "prod"},
+		Progress: map[string]map[string]RingProgress{"test": {}}, Now: ruleClock}
+	in.Rules = []Rule{
+		{Name: "crit", Severities: []Severity{SeverityCritical}, Groups: []string{"prod", "pilot"}, Delay: 24 * time.Hour, Enabled: true},
+		{Name: "ring", Kinds: []Kind{KindHotfix}, Groups: []string{"prod"}, AfterGroup: "test", MinSuccess: 3, Soak: time.Hour, Enabled: true},
+		{Name: "lab", Groups: []string{"test"}, Enabled: true},
+	}
+	for i := range n {
+		id := fmt.Sprintf("u%05d", i)
+		in.Updates = append(in.Updates, Update{ID: id, Kind: KindHotfix, Severity: Severities[i%4], Products: []ProductConstraint{{Name: "app"}}})
+		in.Release[id] = ReleaseState{Status: StatusPosted, PostedAt: ruleClock.Add(-time.Duration(i) * time.Minute)}
+		if i%2 == 0 {
+			in.Approvals = append(in.Approvals, Approval{UpdateID: id, Group: "prod", Action: ActionInstall})
+		}
+		in.Progress["test"][id] = RingProgress{Successes: []time.Time{ruleClock.Add(-3 * time.Hour), ruleClock.Add(-2 * time.Hour), ruleClock.Add(-time.Hour)}}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if len(DecideRules(in)) == 0 {
+			b.Fatal("no decisions")
+		}
 	}
 }
