@@ -148,7 +148,7 @@ func New(cfg Config) *Server {
 }
 
 // Run does the server's background work (flushing check-in times, the
-// SLA check) until ctx ends, then flushes once more.
+// SLA check, the approval rules) until ctx ends, then flushes once more.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.flushIv)
 	defer t.Stop()
