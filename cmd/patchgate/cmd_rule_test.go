@@ -118,3 +118,12 @@ func TestRuleCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRulesIntervalChecked(t *testing.T) {
+	for _, iv := range []string{"-1m", "500ms"} {
+		_, _, err := runCLI(t, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--rules-interval", iv)
+		if err == nil || !strings.Contains(err.Error(), "--rules-interval") {
+			t.Errorf("serve --rules-interval %s: %v, want an error naming the flag", iv, err)
+		}
+	}
+}
