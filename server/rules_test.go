@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,5 +213,47 @@ func TestRules(t *testing.T) {
 		if len(evs) == 0 {
 			t.Errorf("no %s event", typ)
 		}
+	}
+}
+
+// TestRulesConcurrentRuns: simultaneous runs (a posting, the periodic job,
+// "rule run") approve each pair once, with one event.
+func TestRulesConcurrentRuns(t *testing.T) {
+	e := newEnv(t)
+	e.call("POST", "/api/v1/groups", e.admin, adminapi.CreateGroupRequest{Name: "prod"}, nil)
+	if st := e.call("POST", "/api/v1/rules", e.admin, adminapi.CreateRuleRequest{Name: "later", Groups: []string{"prod"}, Disabled: true}, nil); st != 201 {
+		t.Fatalf("add rule: %d", st)
+	}
+	for i := range 5 {
+		e.publish(fmt.Sprintf("HF-%d", i), "app", "", []byte(fmt.Sprintf("#!/bin/sh\necho %d\n", i)), nil)
+	}
+	// Enabling runs the rules; eight runs race it.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	approved := 0
+	wg.Go(func() {
+		var rr adminapi.RuleResponse
+		e.call("POST", "/api/v1/rules/later/enable", e.admin, nil, &rr)
+		mu.Lock()
+		approved += len(rr.Approved)
+		mu.Unlock()
+	})
+	for range 8 {
+		wg.Go(func() {
+			var run adminapi.RulesRun
+			e.call("POST", "/api/v1/rules/run", e.admin, nil, &run)
+			mu.Lock()
+			approved += len(run.Approved)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if approved != 5 {
+		t.Errorf("the runs reported %d approvals, want 5", approved)
+	}
+	var evs []patchgate.Event
+	e.call("GET", "/api/v1/events?type=approval.set&limit=1000", e.admin, nil, &evs)
+	if len(evs) != 5 {
+		t.Fatalf("%d approval events, want 5: %+v", len(evs), evs)
 	}
 }
