@@ -115,7 +115,7 @@ func (r Rule) Validate() error {
 	}
 	switch {
 	case r.AfterGroup == "" && (r.MinSuccess != 0 || r.Soak != 0):
-		return Invalid("after_group", "min_success and soak apply only with after_group")
+		return Invalid("after_group", "is required with min_success or soak (the source group of a ring promotion)")
 	case r.AfterGroup != "" && !groupPattern.MatchString(r.AfterGroup):
 		return Invalid("after_group", "%q is not a group name", r.AfterGroup)
 	case r.AfterGroup != "" && (r.MinSuccess < 1 || r.MinSuccess > 1<<20):
