@@ -158,5 +158,6 @@ type Store interface {
 	ReleaseStore
 	AdvisoryStore
 	OwnerStore
+	RuleStore
 	Close() error
 }

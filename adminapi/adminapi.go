@@ -81,6 +81,13 @@ var Routes = []Route{
 	{"PUT", "/api/v1/groups/{name}/owner", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/status", patchgate.RoleViewer},
 	{"POST", "/api/v1/reports/status/send", patchgate.RoleAdmin},
+	{"GET", "/api/v1/rules", patchgate.RoleViewer},
+	{"POST", "/api/v1/rules", patchgate.RoleApprover},
+	{"DELETE", "/api/v1/rules/{name}", patchgate.RoleApprover},
+	{"POST", "/api/v1/rules/{name}/disable", patchgate.RoleApprover},
+	{"POST", "/api/v1/rules/{name}/enable", patchgate.RoleApprover},
+	{"GET", "/api/v1/rules/dry-run", patchgate.RoleViewer},
+	{"POST", "/api/v1/rules/run", patchgate.RoleApprover},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

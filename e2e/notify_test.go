@@ -249,7 +249,9 @@ func TestNotifyEndToEnd(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s.runJSON(t, &pending, "notify", "queue", "--status", "pending")
-		if len(pending) > 0 && pending[0].Attempts >= 1 && pending[0].LastError != "" {
+		if slices.ContainsFunc(pending, func(d patchgate.Delivery) bool {
+			return d.Address == "ops@example.org" && d.Attempts >= 1 && d.LastError != ""
+		}) {
 			break
 		}
 		if time.Now().After(deadline) {

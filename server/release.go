@@ -99,6 +99,9 @@ func (s *Server) post(ctx context.Context, r *http.Request, id string, req patch
 	if err := s.supersede(ctx, r, id); err != nil {
 		return st, err
 	}
+	// Rules act on what was just posted (a failure is logged; the
+	// periodic run catches up).
+	s.runRulesJob(ctx, "posted "+id)
 	return s.store.ReleaseState(ctx, id)
 }
 

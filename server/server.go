@@ -66,6 +66,9 @@ type Config struct {
 	// NotifyJobs configures admin alerts, manual action notices and the
 	// status report.
 	NotifyJobs NotifyJobsConfig
+	// RulesInterval is how often Run runs the automatic approval rules
+	// (default 1m; negative: only on posting and on demand).
+	RulesInterval time.Duration
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -99,6 +102,8 @@ type Server struct {
 	cleanupAge  time.Duration
 	jobsCfg     NotifyJobsConfig
 	jobs        notifyJobs
+	rulesIv     time.Duration
+	rulesMu     sync.Mutex // one rule run at a time
 }
 
 // New returns a server for cfg.
@@ -123,9 +128,13 @@ func New(cfg Config) *Server {
 		cleanupNext: cfg.CleanupNext,
 		cleanupAge:  cfg.CleanupAge,
 		jobsCfg:     cfg.NotifyJobs,
+		rulesIv:     cfg.RulesInterval,
 	}
 	if s.cleanupAge <= 0 {
 		s.cleanupAge = patchgate.CleanupAgeDefault
+	}
+	if s.rulesIv == 0 {
+		s.rulesIv = time.Minute
 	}
 	if s.slaWarn <= 0 {
 		s.slaWarn = patchgate.SLAWarnDefault
@@ -159,7 +168,7 @@ func New(cfg Config) *Server {
 }
 
 // Run does the server's background work (flushing check-in times, the
-// SLA check) until ctx ends, then flushes once more.
+// SLA check, the approval rules) until ctx ends, then flushes once more.
 func (s *Server) Run(ctx context.Context) {
 	t := time.NewTicker(s.flushIv)
 	defer t.Stop()
@@ -169,6 +178,12 @@ func (s *Server) Run(ctx context.Context) {
 	defer prune.Stop()
 	jobs := time.NewTicker(s.jobsConfig().Interval)
 	defer jobs.Stop()
+	// Without periodic rule runs the ticker never fires.
+	rules := time.NewTicker(time.Duration(math.MaxInt64))
+	defer rules.Stop()
+	if s.rulesIv > 0 {
+		rules.Reset(s.rulesIv)
+	}
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -196,6 +211,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.pruneEvents(ctx)
 		case <-jobs.C:
 			s.runNotifyJobs(ctx)
+		case <-rules.C:
+			s.runRulesJob(ctx, "periodic")
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
@@ -288,6 +305,7 @@ func (s *Server) Handler() http.Handler {
 	maps.Copy(admin, s.notifyJobHandlers())
 	maps.Copy(admin, s.releaseHandlers())
 	maps.Copy(admin, s.advisoryHandlers())
+	maps.Copy(admin, s.ruleHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]

@@ -180,6 +180,12 @@ func (db *DB) StartRollout(ctx context.Context, p patchgate.RolloutPolicy, updat
 			if id == host {
 				mine = unfinished
 				c.Hosts++
+				// Its own failure counts when it asks again: a failing
+				// host retrying at every check-in must halt the group,
+				// not be granted forever.
+				if !unfinished && st == patchgate.StateFailed && upd.After(halt.ResumedAt) {
+					c.Failed++
+				}
 				continue
 			}
 			c.Hosts++

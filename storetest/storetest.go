@@ -75,6 +75,9 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"ComplianceSnapshots", testComplianceSnapshots},
 		{"OutboxStreams", testOutboxStreams},
 		{"FlushDigests", testFlushDigests},
+		{"Rules", testRules},
+		{"RuleApprovals", testRuleApprovals},
+		{"RolloutFailedHostRetries", testRolloutFailedHostRetries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.rolloutCmd(),
 		a.releaseCmd(),
 		a.advisoryCmd(),
+		a.ruleCmd(),
 	)
 }
 

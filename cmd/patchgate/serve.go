@@ -44,6 +44,9 @@ type serveOptions struct {
 	// updates; CleanupAge how long after being superseded they go.
 	Cleanup    string
 	CleanupAge string
+	// RulesInterval: how often the approval rules run (0 = only on
+	// posting and on demand).
+	RulesInterval time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -79,6 +82,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	f.StringVar(&o.Cleanup, "cleanup-schedule", "30 3 * * *", `when to decline superseded updates no host needs any more: a cron expression in --timezone (default daily at 03:30); "" disables it`)
 	f.StringVar(&o.CleanupAge, "cleanup-age", "30d", "how long after being superseded an update no host needs is declined by the cleanup job (e.g. 30d, 720h)")
+	f.DurationVar(&o.RulesInterval, "rules-interval", time.Minute, "run the automatic approval rules this often (0: only when updates are posted and on demand)")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
 }
@@ -109,6 +113,13 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 			return err
 		}
 	}
+	if o.RulesInterval < 0 || (o.RulesInterval > 0 && o.RulesInterval < time.Second) {
+		return errors.New("--rules-interval: must be 0 (off) or at least 1s")
+	}
+	rulesIv := o.RulesInterval
+	if rulesIv == 0 {
+		rulesIv = -1 // server.Config: negative = no periodic runs
+	}
 	if o.Retention < 0 {
 		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
 	}
@@ -136,7 +147,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		return err
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
-		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs})
+		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
+		RulesInterval: rulesIv})
 	ns.cfg.StatusReport = srv.StatusReport
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
