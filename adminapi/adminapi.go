@@ -68,6 +68,8 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
+	{"PUT", "/api/v1/groups/{name}/parent", patchgate.RoleAdmin},
+	{"PUT", "/api/v1/groups/{name}/reboot-policy", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.
@@ -122,6 +124,10 @@ type CreateTokenResponse struct {
 type CreateGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Parent nests the group ("" = directly below all).
+	Parent string `json:"parent,omitempty"`
+	// RebootPolicy is never, if-required or always; "" inherits.
+	RebootPolicy string `json:"reboot_policy,omitempty"`
 }
 
 // GroupHostsRequest is POST /api/v1/groups/{name}/hosts.

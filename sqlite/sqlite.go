@@ -229,8 +229,28 @@ func (db *DB) migrate(ctx context.Context) error {
 		return patchgate.Errorf(patchgate.CodeInternal,
 			"sqlite: database schema version %d is newer than this binary knows (%d): upgrade patchgate", current, known)
 	}
+	// Every migration not recorded is applied, in version order, even one
+	// below the highest recorded: branches developed in parallel number
+	// their migrations apart.
+	applied := map[int]bool{}
+	rows, err := db.w.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return patchgate.Internal(err, "sqlite: read schema versions")
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return patchgate.Internal(err, "sqlite: read schema versions")
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return patchgate.Internal(err, "sqlite: read schema versions")
+	}
 	for _, m := range ms {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		what := "sqlite: apply migration " + m.name
