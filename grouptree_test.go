@@ -128,7 +128,7 @@ func TestScopes(t *testing.T) {
 		{nil, []string{GroupAll}},
 		{[]string{GroupAll}, []string{GroupAll}},
 		{[]string{GroupAll, "prod"}, []string{"prod"}},
-		{[]string{GroupAll, "prod", "prod-eu"}, []string{"prod-eu"}},              // prod is prod-eu's ancestor
+		{[]string{GroupAll, "prod", "prod-eu"}, []string{"prod-eu"}},                   // prod is prod-eu's ancestor
 		{[]string{GroupAll, "prod", "prod-eu-paris-cc"}, []string{"prod-eu-paris-cc"}}, // also from far below
 		{[]string{GroupAll, "prod-eu", "prod-us"}, []string{"prod-eu", "prod-us"}},
 		{[]string{GroupAll, "prod-eu", "test"}, []string{"prod-eu", "test"}},
