@@ -31,14 +31,14 @@ type fakeServer struct {
 	creds       map[string]string // credential -> host id
 	rejectCreds bool
 
-	items    []patchgate.PlanItem // offered by install state (see plan)
-	manual   bool
+	items  []patchgate.PlanItem // offered by install state (see plan)
+	manual bool
 	// rebootPolicy goes into every plan; reoffer offers install items
 	// even when installed (a server that keeps asking for an update).
 	rebootPolicy patchgate.RebootPolicy
 	reoffer      bool
-	checkins []patchgate.Inventory
-	notMod   int
+	checkins     []patchgate.Inventory
+	notMod       int
 
 	content     map[string][]byte // sha256 -> served bytes
 	contentHook func(w http.ResponseWriter, r *http.Request, sha string, call int) bool
