@@ -13,7 +13,10 @@ type Effective struct {
 	Emergency bool
 }
 
-// Resolve combines the approvals of one update for the groups a host is in.
+// Resolve combines the approvals of one update for the groups a host is in,
+// as if no group were nested in another. With nested groups ComputePlan
+// uses ResolveScoped (grouptree.go), which picks the nearest approval per
+// scope and then applies this rule across scopes.
 //
 // The rule, chosen to surprise a WSUS admin least:
 //   - decline in any of the host's groups wins: a declined update is never
