@@ -332,3 +332,27 @@ func TestComputePlanNestedGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestComplianceNestedGroups: a group's row shows the approval its hosts
+// get through the tree.
+func TestComplianceNestedGroups(t *testing.T) {
+	in := complianceFleet()
+	in.UpdateID = "U1"
+	// test sits below prod; prod declines U1, all installs it.
+	in.Tree = NewGroupTree([]GroupNode{{Name: GroupAll}, {Name: "prod"}, {Name: "test", Parent: "prod"}})
+	for _, tc := range []struct {
+		approvals []Approval
+		want      map[string]Action
+	}{
+		{[]Approval{install("U1", GroupAll), decline("U1", "prod")}, map[string]Action{GroupAll: ActionInstall, "prod": ActionDecline, "test": ActionDecline}},
+		{[]Approval{install("U1", "prod")}, map[string]Action{GroupAll: "", "prod": ActionInstall, "test": ActionInstall}},
+		{[]Approval{decline("U1", "prod"), install("U1", "test")}, map[string]Action{GroupAll: "", "prod": ActionDecline, "test": ActionInstall}},
+	} {
+		in.Approvals = tc.approvals
+		for _, r := range Compliance(in) {
+			if r.Approval != tc.want[r.Group] {
+				t.Errorf("%v: group %s approval %q, want %q", tc.approvals, r.Group, r.Approval, tc.want[r.Group])
+			}
+		}
+	}
+}
