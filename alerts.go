@@ -479,8 +479,9 @@ func GroupCompliance(in ComplianceInput, day string) []ComplianceSnapshot {
 	for i := range in.Hosts {
 		h := &in.Hosts[i]
 		installed, applicable := 0, 0
+		scopes := in.Tree.Scopes(h.Groups)
 		for _, id := range ids {
-			if Resolve(approvals[id], h.Groups).Action != ActionInstall {
+			if ResolveScoped(approvals[id], scopes).Action != ActionInstall {
 				continue
 			}
 			switch HostState(in.Catalog, *h, id, deps[[2]string{h.ID, id}], in.Now) {

@@ -13,7 +13,10 @@ type Effective struct {
 	Emergency bool
 }
 
-// Resolve combines the approvals of one update for the groups a host is in.
+// Resolve combines the approvals of one update for the groups a host is in,
+// as if no group were nested in another. With nested groups ComputePlan
+// uses ResolveScoped (grouptree.go), which picks the nearest approval per
+// scope and then applies this rule across scopes.
 //
 // The rule, chosen to surprise a WSUS admin least:
 //   - decline in any of the host's groups wins: a declined update is never
@@ -25,34 +28,43 @@ type Effective struct {
 //   - approvals of groups the host is not in are ignored.
 func Resolve(approvals []Approval, hostGroups []string) Effective {
 	var eff Effective
-	rank := func(a Action) int {
-		switch a {
-		case ActionDecline:
-			return 3
-		case ActionInstall:
-			return 2
-		case ActionUninstall:
-			return 1
-		}
-		return 0
-	}
 	for _, a := range approvals {
-		if !contains(hostGroups, a.Group) {
-			continue
-		}
-		switch r, cur := rank(a.Action), rank(eff.Action); {
-		case r > cur:
-			eff = Effective{Action: a.Action, Deadline: a.Deadline, Group: a.Group, Emergency: a.Emergency}
-		case r == cur && r > 0:
-			if a.Deadline != nil && (eff.Deadline == nil || a.Deadline.Before(*eff.Deadline)) {
-				eff.Deadline = a.Deadline
-			}
-			eff.Emergency = eff.Emergency || a.Emergency
-			if a.Group < eff.Group {
-				eff.Group = a.Group
-			}
+		if contains(hostGroups, a.Group) {
+			eff.add(a)
 		}
 	}
+	return eff.finish()
+}
+
+func actionRank(a Action) int {
+	switch a {
+	case ActionDecline:
+		return 3
+	case ActionInstall:
+		return 2
+	case ActionUninstall:
+		return 1
+	}
+	return 0
+}
+
+// add combines one more approval into eff (Resolve's rule); finish ends it.
+func (eff *Effective) add(a Approval) {
+	switch r, cur := actionRank(a.Action), actionRank(eff.Action); {
+	case r > cur:
+		*eff = Effective{Action: a.Action, Deadline: a.Deadline, Group: a.Group, Emergency: a.Emergency}
+	case r == cur && r > 0:
+		if a.Deadline != nil && (eff.Deadline == nil || a.Deadline.Before(*eff.Deadline)) {
+			eff.Deadline = a.Deadline
+		}
+		eff.Emergency = eff.Emergency || a.Emergency
+		if a.Group < eff.Group {
+			eff.Group = a.Group
+		}
+	}
+}
+
+func (eff Effective) finish() Effective {
 	if eff.Action != ActionInstall {
 		eff.Emergency = false
 	}

@@ -42,7 +42,7 @@ func (c *Catalog) Needs(approvals ApprovalIndex, h PlanHost, id string) bool {
 			if slices.Contains(h.Installed, s) || slices.Contains(h.RebootPending, s) {
 				return false
 			}
-			if se, ok := c.updates[s]; ok && se.applicable(h.Products) && Resolve(approvals[s], h.Groups).Action == ActionInstall {
+			if se, ok := c.updates[s]; ok && se.applicable(h.Products) && ResolveScoped(approvals[s], h.Tree.Scopes(h.Groups)).Action == ActionInstall {
 				return false
 			}
 			stack = append(stack, s)

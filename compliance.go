@@ -114,6 +114,8 @@ type ComplianceInput struct {
 	Hosts       []Host
 	Deployments []Deployment
 	Now         time.Time
+	// Tree nests the groups (nil = flat).
+	Tree *GroupTree
 	// Filters; empty = all.
 	Group    string
 	UpdateID string
@@ -155,9 +157,9 @@ func Compliance(in ComplianceInput) []ComplianceRow {
 		u := in.Catalog.updates[id]
 		for _, g := range groups {
 			row := ComplianceRow{UpdateID: id, Title: u.Title, Severity: u.Severity, Group: g,
-				// Every host is in "all" too: show what applies to the
-				// group's hosts, e.g. a decline made for all.
-				Approval: Resolve(approvals[id], []string{g, GroupAll}).Action}
+				// What applies to the group's hosts through the group and
+				// its ancestors, e.g. a decline made for all.
+				Approval: ResolveScoped(approvals[id], in.Tree.Scopes([]string{g})).Action}
 			for _, h := range members[g] {
 				row.Hosts++
 				st := HostState(in.Catalog, *h, id, deps[[2]string{h.ID, id}], in.Now)

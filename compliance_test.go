@@ -250,7 +250,8 @@ func TestComplianceApprovalColumn(t *testing.T) {
 		{[]Approval{install("U1", "prod")}, map[string]Action{GroupAll: "", "prod": ActionInstall, "test": ""}},
 		// A decline for all applies to every group's hosts.
 		{[]Approval{install("U1", "prod"), decline("U1", GroupAll)}, map[string]Action{GroupAll: ActionDecline, "prod": ActionDecline, "test": ActionDecline}},
-		{[]Approval{install("U1", GroupAll), uninstall("U1", "test")}, map[string]Action{GroupAll: ActionInstall, "prod": ActionInstall, "test": ActionInstall}},
+		// test's own approval overrides the one it inherits from all.
+		{[]Approval{install("U1", GroupAll), uninstall("U1", "test")}, map[string]Action{GroupAll: ActionInstall, "prod": ActionInstall, "test": ActionUninstall}},
 		{[]Approval{uninstall("U1", "test"), decline("U1", "prod")}, map[string]Action{GroupAll: "", "prod": ActionDecline, "test": ActionUninstall}},
 	}
 	for i, tc := range tests {

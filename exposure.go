@@ -18,6 +18,9 @@ type ExposureInput struct {
 	Deployments []Deployment
 	CVE         string
 	AdvisoryID  string
+	// Tree nests the groups (nil = flat), for approvals inherited from
+	// parent groups.
+	Tree *GroupTree
 }
 
 // ExposureRow is one host running a product version an advisory says is
@@ -108,7 +111,7 @@ func Exposure(in ExposureInput) []ExposureRow {
 						c.FixStatus = st.Status
 						c.Posted = st.Status.Released()
 					}
-					c.Approved = Resolve(approvals[u.ID], h.Groups).Action == ActionInstall
+					c.Approved = ResolveScoped(approvals[u.ID], in.Tree.Scopes(h.Groups)).Action == ActionInstall
 					c.Installed = installedOrSuperseded(cat, u.ID, installed)
 					if score := fixScore(c); score > best {
 						best = score

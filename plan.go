@@ -105,11 +105,14 @@ type PlanHost struct {
 	Products      []InstalledProduct
 	Installed     []string
 	RebootPending []string
+	// Tree nests the groups (nil = flat: every group below GroupAll).
+	Tree *GroupTree
 }
 
 // ComputePlan decides what a host should install and uninstall now:
 //
-//   - install: updates whose effective approval (Resolve) for the host is
+//   - install: updates whose effective approval (ResolveScoped over the
+//     host's nested groups, see grouptree.go) for the host is
 //     install, that apply to one of its products at its version, that are not
 //     installed (or waiting for a reboot), and that are not superseded by an
 //     update that is installed, or approved and applicable for this host;
@@ -124,7 +127,8 @@ type PlanHost struct {
 // Manual hosts get the same plan with Manual set: nothing installs by
 // itself, people are told what to do.
 func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
-	plan := Plan{HostID: h.ID, Manual: h.Mode == ModeManual, Items: []PlanItem{}}
+	scopes := h.Tree.Scopes(h.Groups)
+	plan := Plan{HostID: h.ID, Manual: h.Mode == ModeManual, Items: []PlanItem{}, RebootPolicy: h.Tree.rebootPolicy(scopes)}
 	have := make(map[string]bool, len(h.Installed)+len(h.RebootPending))
 	for _, id := range h.Installed {
 		have[id] = true
@@ -143,7 +147,7 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 				continue
 			}
 			seen[e.ID] = true
-			eff := Resolve(approvals[e.ID], h.Groups)
+			eff := ResolveScoped(approvals[e.ID], scopes)
 			if eff.Action != ActionInstall || !e.applicable(h.Products) {
 				continue
 			}
@@ -195,7 +199,7 @@ func ComputePlan(cat *Catalog, approvals ApprovalIndex, h PlanHost) Plan {
 		if !ok {
 			continue
 		}
-		if Resolve(approvals[id], h.Groups).Action == ActionUninstall {
+		if ResolveScoped(approvals[id], scopes).Action == ActionUninstall {
 			uninstalls = append(uninstalls, e.ID)
 		}
 	}

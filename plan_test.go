@@ -294,10 +294,17 @@ func TestComputePlan(t *testing.T) {
 			updates:   []Update{upd("A", pc("db", ""))},
 			approvals: []Approval{uninstall("A", "prod")},
 			host:      func(h *PlanHost) { h.Installed = []string{"A"} }, want: []string{"uninstall:A"}},
-		{name: "install in one group beats uninstall in another",
+		{name: "an uninstall for a child group overrides an install for all (deeper group wins)",
 			updates:   []Update{upd("A")},
 			approvals: []Approval{uninstall("A", "prod"), install("A", GroupAll)},
-			host:      func(h *PlanHost) { h.Installed = []string{"A"} }, want: []string{}},
+			host:      func(h *PlanHost) { h.Installed = []string{"A"} }, want: []string{"uninstall:A"}},
+		{name: "install in one group beats uninstall in a sibling group",
+			updates:   []Update{upd("A")},
+			approvals: []Approval{uninstall("A", "prod"), install("A", "web")},
+			host: func(h *PlanHost) {
+				h.Installed = []string{"A"}
+				h.Groups = append(h.Groups, "web")
+			}, want: []string{}},
 		{name: "decline beats uninstall",
 			updates:   []Update{upd("A")},
 			approvals: []Approval{uninstall("A", "prod"), decline("A", GroupAll)},
@@ -419,7 +426,8 @@ func TestComputePlanDeadline(t *testing.T) {
 	h := planHost()
 	h.Installed = []string{"D"}
 	p := ComputePlan(cat, NewApprovalIndex(as), h)
-	want := map[string]*time.Time{"A": at(d1), "B": nil, "C": at(d3)}
+	// A: prod's own approval overrides the one for all (deeper group wins).
+	want := map[string]*time.Time{"A": at(d2), "B": nil, "C": at(d3)}
 	if got := steps(p); !slices.Equal(got, []string{"uninstall:D", "install:A", "install:B", "install:C"}) {
 		t.Fatalf("items = %v", got)
 	}

@@ -38,6 +38,9 @@ type Plan struct {
 	// Blocked lists approved, applicable updates that cannot be planned
 	// yet, with the reason (e.g. a prerequisite that is not approved).
 	Blocked []BlockedItem `json:"blocked,omitempty"`
+	// RebootPolicy is the host's reboot policy (GroupTree.RebootPolicyFor);
+	// "" from a server that predates it means if-required.
+	RebootPolicy RebootPolicy `json:"reboot_policy,omitempty"`
 }
 
 // BlockedItem is an approved update held back, and why.

@@ -159,5 +159,6 @@ type Store interface {
 	AdvisoryStore
 	OwnerStore
 	RuleStore
+	GroupTreeStore
 	Close() error
 }

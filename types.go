@@ -184,6 +184,11 @@ type Group struct {
 	Description string    `json:"description,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	Hosts       int       `json:"hosts"`
+	// Parent is the group it is nested in; "" = directly below GroupAll
+	// (see grouptree.go).
+	Parent string `json:"parent,omitempty"`
+	// RebootPolicy is the group's own; "" inherits from the parent.
+	RebootPolicy RebootPolicy `json:"reboot_policy,omitempty"`
 }
 
 // Action is what an approval asks for.

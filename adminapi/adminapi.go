@@ -88,6 +88,8 @@ var Routes = []Route{
 	{"POST", "/api/v1/rules/{name}/enable", patchgate.RoleApprover},
 	{"GET", "/api/v1/rules/dry-run", patchgate.RoleViewer},
 	{"POST", "/api/v1/rules/run", patchgate.RoleApprover},
+	{"PUT", "/api/v1/groups/{name}/parent", patchgate.RoleAdmin},
+	{"PUT", "/api/v1/groups/{name}/reboot-policy", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.
@@ -142,6 +144,10 @@ type CreateTokenResponse struct {
 type CreateGroupRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Parent nests the group ("" = directly below all).
+	Parent string `json:"parent,omitempty"`
+	// RebootPolicy is never, if-required or always; "" inherits.
+	RebootPolicy string `json:"reboot_policy,omitempty"`
 }
 
 // GroupHostsRequest is POST /api/v1/groups/{name}/hosts.

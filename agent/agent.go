@@ -74,6 +74,12 @@ type Config struct {
 	// BootIDFile identifies the current boot, to notice that a pending
 	// reboot happened; "" = /proc/sys/kernel/random/boot_id.
 	BootIDFile string
+	// RebootCommand reboots the host when the plan's reboot policy and
+	// patchgate.DecideReboot say so; it runs through /bin/sh. "" = never
+	// reboot: updates that need one stay reboot-pending until an operator
+	// reboots. RebootTimeout bounds it (0 = DefaultRebootTimeout).
+	RebootCommand string
+	RebootTimeout time.Duration
 	// Interval between check-ins in Run; 0 = DefaultInterval. Jitter
 	// spreads check-ins by ±Jitter×Interval (0 ≤ Jitter < 1).
 	Interval time.Duration
@@ -120,6 +126,10 @@ type Summary struct {
 	Skipped int
 	// RebootRequired: at least one change waits for a reboot.
 	RebootRequired bool
+	// Rebooted: the reboot command ran (successfully) at the end of the
+	// cycle; RebootReason says why the agent rebooted or did not.
+	Rebooted     bool
+	RebootReason string
 	// EventsSent counts events the server acknowledged.
 	EventsSent int
 }

@@ -31,10 +31,14 @@ type fakeServer struct {
 	creds       map[string]string // credential -> host id
 	rejectCreds bool
 
-	items    []patchgate.PlanItem // offered by install state (see plan)
-	manual   bool
-	checkins []patchgate.Inventory
-	notMod   int
+	items  []patchgate.PlanItem // offered by install state (see plan)
+	manual bool
+	// rebootPolicy goes into every plan; reoffer offers install items
+	// even when installed (a server that keeps asking for an update).
+	rebootPolicy patchgate.RebootPolicy
+	reoffer      bool
+	checkins     []patchgate.Inventory
+	notMod       int
 
 	content     map[string][]byte // sha256 -> served bytes
 	contentHook func(w http.ResponseWriter, r *http.Request, sha string, call int) bool
@@ -106,9 +110,9 @@ func (s *fakeServer) auth(w http.ResponseWriter, r *http.Request) (string, bool)
 // plan offers each install item the host has not installed and each
 // uninstall item it has.
 func (s *fakeServer) plan(host string, inv patchgate.Inventory) patchgate.Plan {
-	p := patchgate.Plan{HostID: host, Manual: s.manual, Items: []patchgate.PlanItem{}}
+	p := patchgate.Plan{HostID: host, Manual: s.manual, Items: []patchgate.PlanItem{}, RebootPolicy: s.rebootPolicy}
 	for _, it := range s.items {
-		has := slices.Contains(inv.Installed, it.UpdateID)
+		has := slices.Contains(inv.Installed, it.UpdateID) && !(s.reoffer && it.Action == patchgate.ActionInstall)
 		if (it.Action == patchgate.ActionUninstall) == has {
 			p.Items = append(p.Items, it)
 		}

@@ -61,9 +61,12 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 	if notModified {
 		sum.NotModified = true
 		if changed {
-			return sum, a.report(ctx, id, st, &sum)
+			err = a.report(ctx, id, st, &sum)
+		} else {
+			err = flushErr
 		}
-		return sum, flushErr
+		// A reboot still pending (one that did not happen) is retried.
+		return sum, errors.Join(err, a.afterCycle(ctx, id, st, &sum, nil, nil, nil))
 	}
 
 	if plan.Manual {
@@ -80,7 +83,7 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 		return sum, errors.Join(a.saveState(st), flushErr)
 	}
 
-	var failures []string
+	var failures, failedIDs, doneIDs []string
 	for _, item := range plan.Items {
 		if ctx.Err() != nil {
 			break
@@ -105,6 +108,9 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 				return sum, fatal.err
 			}
 			failures = append(failures, fmt.Sprintf("%s: %v", item.UpdateID, err))
+			failedIDs = append(failedIDs, item.UpdateID)
+		} else {
+			doneIDs = append(doneIDs, item.UpdateID)
 		}
 	}
 	a.cleanStaging(plan)
@@ -129,6 +135,9 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 		n, err := a.flush(ctx, id)
 		sum.EventsSent += n
 		errs = append(errs, err)
+	}
+	if ctx.Err() == nil {
+		errs = append(errs, a.afterCycle(ctx, id, st, &sum, &plan, failedIDs, doneIDs))
 	}
 	errs = append(errs, ctx.Err())
 	return sum, errors.Join(errs...)
@@ -163,7 +172,8 @@ func (a *Agent) recover(st *state) (changed bool, interrupted map[string]bool, e
 			}
 		}
 		a.log.Info("reboot completed", "updates", st.RebootPending)
-		st.RebootPending, st.BootID = nil, ""
+		// After a reboot the whole plan is asked for again.
+		st.RebootPending, st.BootID, st.LastETag = nil, "", ""
 	}
 	if changed {
 		if err := a.saveState(st); err != nil {

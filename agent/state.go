@@ -77,6 +77,17 @@ type state struct {
 	// cleared when an item failed, so the next check-in gets the whole
 	// plan again and retries.
 	LastETag string `json:"last_etag,omitempty"`
+	// RebootPolicy is the host's policy from the last plan.
+	RebootPolicy patchgate.RebootPolicy `json:"reboot_policy,omitempty"`
+	// RebootAttempts counts, per update, the reboots made for it in a row
+	// (the loop guard, patchgate.DecideReboot); an update is forgotten
+	// once it is neither planned, pending nor failed. RebootBootID is the
+	// boot the last reboot command ran in.
+	RebootAttempts map[string]int `json:"reboot_attempts,omitempty"`
+	RebootBootID   string         `json:"reboot_boot_id,omitempty"`
+	// RebootGuarded lists the updates the loop guard has reported, so
+	// that it says so once.
+	RebootGuarded []string `json:"reboot_guarded,omitempty"`
 }
 
 func (s *state) setInstalled(id string, installed bool) {

@@ -277,13 +277,27 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchgate.Invalid("description", "longer than 512 bytes"))
 		return
 	}
+	parent, err := parseParent("parent", req.Parent)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	policy, err := parseRebootPolicy("reboot_policy", req.RebootPolicy)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	ev := s.event(r, patchgate.EventGroupChanged)
 	ev.Detail = "created group " + req.Name
-	g := patchgate.Group{Name: req.Name, Description: req.Description, CreatedAt: s.now().UTC()}
+	if parent != "" {
+		ev.Detail += " below " + parent
+	}
+	g := patchgate.Group{Name: req.Name, Description: req.Description, CreatedAt: s.now().UTC(), Parent: parent, RebootPolicy: policy}
 	if err := s.store.CreateGroup(r.Context(), g, ev); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	s.invalidate()
 	writeJSON(w, http.StatusCreated, g)
 }
 
@@ -458,7 +472,7 @@ func (s *Server) listHosts(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		p := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, inv))
+		p := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, h.ID, h.Groups, inv))
 		out = append(out, adminapi.HostSummary{Host: h, Pending: len(p.Items), Blocked: len(p.Blocked), Silent: patchgate.Silent(h, now)})
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -485,8 +499,8 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 	if deps == nil {
 		deps = []patchgate.Deployment{}
 	}
-	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, markedInstalled(h, deps)))
-	patchgate.ApplyWindows(&plan, s.now(), patchgate.HostWindows(snap.windows, h.Groups))
+	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, h.ID, h.Groups, markedInstalled(h, deps)))
+	patchgate.ApplyWindows(&plan, s.now(), snap.tree.Windows(snap.windows, h.Groups))
 	writeJSON(w, http.StatusOK, adminapi.HostDetail{Host: h, Plan: plan, Deployments: deps, Silent: patchgate.Silent(h, s.now())})
 }
 
@@ -513,7 +527,7 @@ func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now().UTC()
 	rows := patchgate.Compliance(patchgate.ComplianceInput{
-		Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now,
+		Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now, Tree: snap.tree,
 		Group: q.Get("group"), UpdateID: q.Get("update"),
 	})
 	if rows == nil {

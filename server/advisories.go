@@ -227,6 +227,11 @@ func (s *Server) exposureInput(ctx context.Context) (patchgate.ExposureInput, er
 	if in.Approvals, err = s.store.ListApprovals(ctx); err != nil {
 		return in, err
 	}
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return in, err
+	}
+	in.Tree = snap.tree
 	for _, h := range in.Hosts {
 		if h.Mode != patchgate.ModeManual {
 			continue

@@ -150,7 +150,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.hosts.setDigest(hostID, digest, mode)
 	}
-	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(hostID, groups, req.Inventory))
+	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, hostID, groups, req.Inventory))
 	patchgate.ApplyWindows(&plan, now, windows)
 	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
@@ -166,8 +166,9 @@ func bodyDigest(body []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func planHost(id string, groups []string, inv patchgate.Inventory) patchgate.PlanHost {
-	return patchgate.PlanHost{ID: id, Mode: inv.Mode, Groups: groups, Products: inv.Products, Installed: inv.Installed, RebootPending: inv.RebootPending}
+func planHost(snap *snapshot, id string, groups []string, inv patchgate.Inventory) patchgate.PlanHost {
+	return patchgate.PlanHost{ID: id, Mode: inv.Mode, Groups: groups, Products: inv.Products, Installed: inv.Installed,
+		RebootPending: inv.RebootPending, Tree: snap.tree}
 }
 
 func (s *Server) touch(id string, at time.Time) {

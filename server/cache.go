@@ -26,6 +26,9 @@ type snapshot struct {
 	// patchgate.ReleasedView.
 	release    map[string]patchgate.UpdateStatus
 	testGroups []string
+	// tree nests the groups: approvals, windows and reboot policies
+	// inherit down it.
+	tree *patchgate.GroupTree
 	windowSnapshot
 }
 
@@ -76,6 +79,10 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	internGroups(members)
+	nodes, err := s.store.GroupNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ws, err := s.loadWindows(ctx, approvals)
 	if err != nil {
 		return nil, err
@@ -88,6 +95,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		members:        members,
 		release:        release,
 		testGroups:     testGroups,
+		tree:           patchgate.NewGroupTree(nodes),
 		windowSnapshot: ws,
 	}
 	s.snap.cur.Store(snap)

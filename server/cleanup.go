@@ -73,7 +73,7 @@ func (s *Server) cleanup(ctx context.Context, age time.Duration, dry bool) (admi
 		if err != nil {
 			return rep, err
 		}
-		phs = append(phs, planHost(h.ID, h.Groups, inv))
+		phs = append(phs, planHost(snap, h.ID, h.Groups, inv))
 	}
 	rep.Items = patchgate.DecideCleanup(snap.catalog, snap.approvals, candidates, phs, age, now)
 	var as []patchgate.Approval

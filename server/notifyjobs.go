@@ -148,7 +148,7 @@ func (s *Server) complianceInput(ctx context.Context, now time.Time) (patchgate.
 	if err != nil {
 		return patchgate.ComplianceInput{}, err
 	}
-	return patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now}, nil
+	return patchgate.ComplianceInput{Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now, Tree: snap.tree}, nil
 }
 
 // checkDeadlines raises alert.deadline once per install approval whose
@@ -229,7 +229,7 @@ func (s *Server) checkManual(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(h.ID, h.Groups, inv))
+		plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, h.ID, h.Groups, inv))
 		items := patchgate.ManualItems(plan, func(sha string) string { return agentapi.PathContent + sha })
 		if len(items) > maxManualItems {
 			items = items[:maxManualItems]

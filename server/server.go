@@ -306,6 +306,7 @@ func (s *Server) Handler() http.Handler {
 	maps.Copy(admin, s.releaseHandlers())
 	maps.Copy(admin, s.advisoryHandlers())
 	maps.Copy(admin, s.ruleHandlers())
+	maps.Copy(admin, s.groupTreeHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]

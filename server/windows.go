@@ -91,7 +91,7 @@ func (s *Server) hostWindows(snap *snapshot, groups []string, mode patchgate.Mod
 	if len(snap.windows) == 0 || mode == patchgate.ModeManual {
 		return nil, ""
 	}
-	ws := patchgate.HostWindows(snap.windows, groups)
+	ws := snap.tree.Windows(snap.windows, groups)
 	if len(ws) == 0 {
 		return nil, ""
 	}

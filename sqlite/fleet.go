@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -388,9 +389,27 @@ func (db *DB) CreateGroup(ctx context.Context, g patchgate.Group, ev patchgate.E
 	if g.Name == "" {
 		return patchgate.Invalid("name", "is required")
 	}
+	g.Parent = patchgate.NormalizeParent(g.Parent)
+	if g.RebootPolicy != "" && !g.RebootPolicy.Valid() {
+		return patchgate.Invalid("reboot_policy", "must be never, if-required or always, not %q", g.RebootPolicy)
+	}
 	return db.write(ctx, "sqlite: create group", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO host_groups (name, description, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (name) DO NOTHING`, g.Name, g.Description, fmtTime(orTime(g.CreatedAt, ev.Time)))
+		if g.Parent != "" {
+			if err := groupExists(ctx, tx, g.Parent); patchgate.IsNotFound(err) {
+				return patchgate.Invalid("parent", "group %q not found", g.Parent)
+			} else if err != nil {
+				return err
+			}
+			nodes, err := groupNodes(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if err := patchgate.CheckParent(nodes, g.Name, g.Parent); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO host_groups (name, description, created_at, parent, reboot_policy) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, g.Name, g.Description, fmtTime(orTime(g.CreatedAt, ev.Time)), g.Parent, string(g.RebootPolicy))
 		if err != nil {
 			return err
 		}
@@ -405,7 +424,7 @@ func (db *DB) CreateGroup(ctx context.Context, g patchgate.Group, ev patchgate.E
 
 // ListGroups implements patchgate.FleetStore, ordered by name.
 func (db *DB) ListGroups(ctx context.Context) ([]patchgate.Group, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT g.name, g.description, g.created_at,
+	rows, err := db.r.QueryContext(ctx, `SELECT g.name, g.description, g.created_at, g.parent, g.reboot_policy,
 			(SELECT COUNT(*) FROM group_members m WHERE m.group_name = g.name)
 		FROM host_groups g ORDER BY g.name`)
 	if err != nil {
@@ -415,13 +434,14 @@ func (db *DB) ListGroups(ctx context.Context) ([]patchgate.Group, error) {
 	gs := []patchgate.Group{}
 	for rows.Next() {
 		var g patchgate.Group
-		var created string
-		if err := rows.Scan(&g.Name, &g.Description, &created, &g.Hosts); err != nil {
+		var created, policy string
+		if err := rows.Scan(&g.Name, &g.Description, &created, &g.Parent, &policy, &g.Hosts); err != nil {
 			return nil, patchgate.Internal(err, "sqlite: list groups")
 		}
 		if g.CreatedAt, err = parseTime(created); err != nil {
 			return nil, patchgate.Internal(err, "sqlite: list groups")
 		}
+		g.RebootPolicy = patchgate.RebootPolicy(policy)
 		gs = append(gs, g)
 	}
 	if err := rows.Err(); err != nil {
@@ -437,6 +457,12 @@ func (db *DB) DeleteGroup(ctx context.Context, name string, ev patchgate.Event) 
 		return patchgate.Invalid("name", "group %q cannot be deleted", name)
 	}
 	return db.write(ctx, "sqlite: delete group", func(tx *sql.Tx) error {
+		// Children would silently lose what they inherit: refuse.
+		if kids, err := childGroups(ctx, tx, name); err != nil {
+			return err
+		} else if len(kids) > 0 {
+			return patchgate.Errorf(patchgate.CodeConflict, "group %q has child groups (%s): move them (group set-parent) or delete them first", name, strings.Join(kids, ", "))
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM host_groups WHERE name = ?`, name)
 		if err != nil {
 			return err

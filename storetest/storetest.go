@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"Rules", testRules},
 		{"RuleApprovals", testRuleApprovals},
 		{"RolloutFailedHostRetries", testRolloutFailedHostRetries},
+		{"GroupTree", testGroupTree},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,9 @@ type agentOptions struct {
 	DpkgAdminDir   string
 	InstallTimeout time.Duration
 	LogLevel       string
+	RebootCommand  string
+	RebootTimeout  time.Duration
+	BootIDFile     string
 }
 
 func newAgentCmd(g *globalOptions) *cobra.Command {
@@ -79,8 +82,11 @@ unreachable are queued in --state and delivered later.
 			default:
 				fmt.Fprintf(out, "checked in: %d installed, %d uninstalled, %d failed, %d skipped\n", sum.Installed, sum.Uninstalled, sum.Failed, sum.Skipped)
 			}
-			if sum.RebootRequired {
-				fmt.Fprintln(out, "a reboot is required to finish")
+			switch {
+			case sum.Rebooted:
+				fmt.Fprintf(out, "rebooting (%s)\n", sum.RebootReason)
+			case sum.RebootRequired || strings.Contains(sum.RebootReason, "loop guard"):
+				fmt.Fprintf(out, "a reboot is required to finish: %s\n", sum.RebootReason)
 			}
 			return err
 		},
@@ -100,6 +106,9 @@ unreachable are queued in --state and delivered later.
 	f.StringVar(&o.DpkgAdminDir, "dpkg-admindir", "", "dpkg database to install into and detect products from (default /var/lib/dpkg)")
 	f.DurationVar(&o.InstallTimeout, "install-timeout", time.Hour, "longest one installer may run")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.RebootCommand, "reboot-command", "", `command (run by /bin/sh) that reboots this host when the group's reboot policy says so, e.g. "systemctl reboot"; default none: report reboot-pending and wait for an operator`)
+	f.DurationVar(&o.RebootTimeout, "reboot-timeout", agent.DefaultRebootTimeout, "longest the reboot command may run")
+	f.StringVar(&o.BootIDFile, "boot-id-file", "", "file identifying the current boot, to notice a reboot (default /proc/sys/kernel/random/boot_id)")
 	return cmd
 }
 
@@ -128,6 +137,12 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 	if o.InstallTimeout <= 0 {
 		return cfg, errors.New("--install-timeout must be positive")
 	}
+	if err := checkRebootCommand(o.RebootCommand); err != nil {
+		return cfg, err
+	}
+	if o.RebootTimeout <= 0 || o.RebootTimeout > time.Hour {
+		return cfg, errors.New("--reboot-timeout must be positive and at most 1h")
+	}
 	return agent.Config{
 		Server: strings.TrimRight(g.Server, "/"), Client: client, StateDir: o.StateDir,
 		EnrollToken: o.EnrollToken, ReEnroll: o.ReEnroll, Mode: mode, Products: products,
@@ -135,8 +150,25 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 		Installer:      installer.Config{DpkgRoot: o.DpkgRoot, DpkgAdminDir: o.DpkgAdminDir, DpkgForceNotRoot: o.DpkgRoot != ""},
 		InstallTimeout: o.InstallTimeout, Hostname: o.Hostname, MachineIDFile: o.MachineIDFile,
 		Interval: o.Interval, Jitter: o.Jitter, Version: version,
+		RebootCommand: o.RebootCommand, RebootTimeout: o.RebootTimeout, BootIDFile: o.BootIDFile,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
+}
+
+// checkRebootCommand refuses a reboot command that cannot be meant: too
+// long, or with control characters (a newline would hide a second
+// command in a unit file or a log line).
+func checkRebootCommand(c string) error {
+	if len(c) > 1024 {
+		return patchgate.Invalid("--reboot-command", "longer than 1024 bytes")
+	}
+	if strings.IndexFunc(c, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return patchgate.Invalid("--reboot-command", "contains control characters (newlines, tabs, ...)")
+	}
+	if c != "" && strings.TrimSpace(c) == "" {
+		return patchgate.Invalid("--reboot-command", "is blank")
+	}
+	return nil
 }
 
 // httpClientFor returns a client for server: TLS pinned to fingerprint for

@@ -18,15 +18,16 @@ func (a *adminCLI) groupCmd() *cobra.Command {
 		Use:   "group",
 		Short: "Manage groups of hosts (approvals attach to groups)",
 	}
-	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupDeleteCmd(), a.groupAddCmd(), a.groupRemoveCmd(), a.setOwnerCmd(patchgate.OwnerGroup))
+	cmd.AddCommand(a.groupCreateCmd(), a.groupListCmd(), a.groupDeleteCmd(), a.groupAddCmd(), a.groupRemoveCmd(),
+		a.groupSetParentCmd(), a.groupSetRebootCmd(), a.setOwnerCmd(patchgate.OwnerGroup))
 	return cmd
 }
 
 func (a *adminCLI) groupCreateCmd() *cobra.Command {
-	var description string
+	var description, parent, reboot string
 	cmd := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Create a group",
+		Short: "Create a group (optionally nested below a parent)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkNameArg("NAME", args[0]); err != nil {
@@ -35,12 +36,20 @@ func (a *adminCLI) groupCreateCmd() *cobra.Command {
 			if err := checkText("--description", description, 512); err != nil {
 				return err
 			}
+			if parent != "" {
+				if err := checkNameArg("--parent", parent); err != nil {
+					return err
+				}
+			}
+			if err := checkRebootPolicy("--reboot", reboot); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
 			var raw json.RawMessage
-			req := adminapi.CreateGroupRequest{Name: args[0], Description: description}
+			req := adminapi.CreateGroupRequest{Name: args[0], Description: description, Parent: parent, RebootPolicy: reboot}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/groups", nil, req, &raw); err != nil {
 				return err
 			}
@@ -52,13 +61,15 @@ func (a *adminCLI) groupCreateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "what the group is for")
+	cmd.Flags().StringVar(&parent, "parent", "", "nest the group below this one (default: directly below all); it inherits approvals, windows and reboot policy")
+	cmd.Flags().StringVar(&reboot, "reboot", "", "reboot policy: never, if-required or always (default: inherited; if-required at the top)")
 	return cmd
 }
 
 func (a *adminCLI) groupListCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "List groups",
+		Short: "List groups as a tree (children indented below their parent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			raw, err := a.get(cmd.Context(), "/api/v1/groups", nil)
@@ -71,11 +82,7 @@ func (a *adminCLI) groupListCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			return a.show(out, raw, func() error {
-				t := newTextTable(out, "NAME", "HOSTS", "DESCRIPTION")
-				for _, g := range groups {
-					t.row(g.Name, itoaCell(g.Hosts), truncateText(g.Description, 70))
-				}
-				return t.flush()
+				return writeGroupTree(out, groups)
 			})
 		},
 	}

@@ -145,6 +145,12 @@ func writeHostDetail(w io.Writer, d adminapi.HostDetail, server string, now time
 	kv.row("Mode:", string(h.Mode))
 	kv.row("Agent:", h.Agent)
 	kv.row("Groups:", joinOr(h.Groups, "none"))
+	if d.Plan.RebootPolicy != "" {
+		kv.row("Reboot policy:", string(d.Plan.RebootPolicy))
+	}
+	if len(h.RebootPending) > 0 {
+		kv.row("Reboot pending:", strings.Join(h.RebootPending, ", "))
+	}
 	kv.row("Enrolled:", stampText(h.EnrolledAt))
 	last := checkinText(h, d.Silent, now)
 	if !h.LastCheckin.IsZero() {
