@@ -246,7 +246,11 @@ type RuleInput struct {
 	Groups []string
 	// Progress is by source group, then update id (see PendingRings).
 	Progress map[string]map[string]RingProgress
-	Now      time.Time
+	// Tree nests the groups (nil = flat): a decline for a group's ancestor
+	// blocks a rule from approving for that group, since the child's
+	// install would win over the inherited decline.
+	Tree *GroupTree
+	Now  time.Time
 }
 
 // ruleTarget is a pair a rule may act on: the pure part shared by
@@ -266,11 +270,25 @@ func ruleTargets(in RuleInput) []ruleTarget {
 	type pair struct{ u, g string }
 	taken := make(map[pair]bool, len(in.Approvals)+len(in.Applied))
 	declinedAll := map[string]bool{}
+	declined := map[pair]bool{}
 	for _, a := range in.Approvals {
 		taken[pair{a.UpdateID, a.Group}] = true
-		if a.Action == ActionDecline && a.Group == GroupAll {
-			declinedAll[a.UpdateID] = true
+		if a.Action == ActionDecline {
+			declined[pair{a.UpdateID, a.Group}] = true
+			if a.Group == GroupAll {
+				declinedAll[a.UpdateID] = true
+			}
 		}
+	}
+	// declinedAbove: an ancestor of g declined u (explicit declines are
+	// never overridden by a rule, inherited ones included).
+	declinedAbove := func(u, g string) bool {
+		for _, anc := range in.Tree.Chain(g) {
+			if declined[pair{u, anc}] {
+				return true
+			}
+		}
+		return false
 	}
 	for _, a := range in.Applied {
 		taken[pair{a.Approval.UpdateID, a.Approval.Group}] = true
@@ -292,7 +310,7 @@ func ruleTargets(in RuleInput) []ruleTarget {
 				continue
 			}
 			for _, g := range r.Groups {
-				if !taken[pair{u.ID, g}] {
+				if !taken[pair{u.ID, g}] && !declinedAbove(u.ID, g) {
 					out = append(out, ruleTarget{rule: r, update: u, state: st, group: g})
 				}
 			}

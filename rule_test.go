@@ -333,3 +333,31 @@ func BenchmarkDecideRules(b *testing.B) {
 		}
 	}
 }
+
+// TestDecideRulesInheritedDecline: a decline for a parent group reaches
+// its children, and a rule must not override it by approving for a child
+// (the child's install would beat the inherited decline).
+func TestDecideRulesInheritedDecline(t *testing.T) {
+	u := Update{ID: "hf1", Kind: KindHotfix, Severity: SeverityCritical}
+	tree := NewGroupTree([]GroupNode{{Name: "prod"}, {Name: "prod-eu", Parent: "prod"}, {Name: "paris", Parent: "prod-eu"}, {Name: "test"}})
+	in := RuleInput{
+		Rules:   []Rule{{Name: "fast", Groups: []string{"paris", "test"}, Enabled: true}},
+		Updates: []Update{u}, Release: map[string]ReleaseState{"hf1": {Status: StatusPosted, PostedAt: ruleClock}},
+		Approvals: []Approval{{UpdateID: "hf1", Group: "prod", Action: ActionDecline}},
+		Groups:    []string{"prod", "prod-eu", "paris", "test"}, Tree: tree, Now: ruleClock,
+	}
+	got := DecideRules(in)
+	if len(got) != 1 || got[0].Group != "test" || got[0].Approval == nil {
+		t.Fatalf("with prod declined: %+v, want only test approved", got)
+	}
+	// An install for the parent does not block the child.
+	in.Approvals[0].Action = ActionInstall
+	if got := DecideRules(in); len(got) != 2 {
+		t.Fatalf("with prod approved: %+v, want paris and test", got)
+	}
+	// Without the tree, paris is a flat group and prod's decline is not its.
+	in.Approvals[0].Action, in.Tree = ActionDecline, nil
+	if got := DecideRules(in); len(got) != 2 {
+		t.Fatalf("flat groups: %+v, want paris and test", got)
+	}
+}

@@ -63,6 +63,11 @@ func (s *Server) ruleInput(ctx context.Context) (patchgate.RuleInput, error) {
 	for _, g := range groups {
 		in.Groups = append(in.Groups, g.Name)
 	}
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		return in, err
+	}
+	in.Tree = snap.tree
 	pending := patchgate.PendingRings(in)
 	if len(pending) == 0 {
 		return in, nil
