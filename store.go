@@ -156,5 +156,6 @@ type Store interface {
 	WindowStore
 	RolloutStore
 	ReleaseStore
+	UpstreamStore
 	Close() error
 }

@@ -68,6 +68,13 @@ var Routes = []Route{
 	{"PUT", "/api/v1/release/sla/{severity}", patchgate.RoleAdmin},
 	{"GET", "/api/v1/reports/sla", patchgate.RoleViewer},
 	{"POST", "/api/v1/release/consolidate", patchgate.RolePublisher},
+	{"GET", "/api/v1/feed/changes", patchgate.RoleDownstream},
+	{"GET", "/api/v1/upstreams", patchgate.RoleViewer},
+	{"POST", "/api/v1/upstreams", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/upstreams/{name}", patchgate.RoleAdmin},
+	{"POST", "/api/v1/sync", patchgate.RoleAdmin},
+	{"GET", "/api/v1/sync/status", patchgate.RoleViewer},
+	{"GET", "/api/v1/sync/runs/{id}", patchgate.RoleViewer},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -184,7 +184,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	switch req.Kind {
 	case patchgate.TokenAPI:
 		if !req.Role.Valid() {
-			s.writeError(w, r, patchgate.Invalid("role", "must be admin, approver, publisher or viewer, not %q", req.Role))
+			s.writeError(w, r, patchgate.Invalid("role", "must be admin, approver, publisher, viewer or downstream, not %q", req.Role))
 			return
 		}
 		if req.Group != "" || req.Mode != "" || req.Uses != nil {
@@ -400,6 +400,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.invalidate()
+	if s.sync != nil && req.Action == patchgate.ActionInstall {
+		s.sync.Approved(req.Updates)
+	}
 	if err := s.startTesting(ctx, r, toTesting, req.Group); err != nil {
 		s.writeError(w, r, err)
 		return

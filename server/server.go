@@ -85,6 +85,8 @@ type Server struct {
 
 	slaWarn    time.Duration
 	slaCheckIv time.Duration
+
+	sync SyncService // upstream sync; nil = none
 }
 
 // New returns a server for cfg.
@@ -253,6 +255,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	maps.Copy(admin, s.notifyHandlers())
 	maps.Copy(admin, s.releaseHandlers())
+	maps.Copy(admin, s.upstreamHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]

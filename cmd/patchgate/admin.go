@@ -39,6 +39,8 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.windowCmd(),
 		a.rolloutCmd(),
 		a.releaseCmd(),
+		a.upstreamCmd(),
+		a.syncCmd(),
 	)
 }
 

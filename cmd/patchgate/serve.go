@@ -40,6 +40,7 @@ type serveOptions struct {
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
+	Sync    syncOptions
 }
 
 func newServeCmd() *cobra.Command {
@@ -74,6 +75,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	addNotifyFlags(f, &o.Notify)
+	addSyncFlags(f, &o.Sync)
 	return cmd
 }
 
@@ -91,6 +93,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	consolidateNext, err := consolidationSchedule(o.Consolidate, o.TimeZone)
 	if err != nil {
+		return err
+	}
+	if err := o.Sync.check(); err != nil {
 		return err
 	}
 	if o.Retention < 0 {
@@ -120,6 +125,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn})
+	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
@@ -200,6 +206,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { srv.Run(bg); close(bgDone) }()
+	syncDone := make(chan struct{})
+	go func() { syncer.Run(bg); close(syncDone) }()
 	notifyDone := ns.start(bg, url)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -213,6 +221,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	stopBg()
 	<-bgDone
+	<-syncDone
 	<-notifyDone
 	srv.Close()
 	if errors.Is(err, http.ErrServerClosed) {
