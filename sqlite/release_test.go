@@ -24,9 +24,13 @@ func TestMigrationPostsExistingUpdates(t *testing.T) {
 	if _, _, err := db.PutUpdate(ctx, u, patchgate.Event{Type: patchgate.EventUpdateAdded, Time: added}); err != nil {
 		t.Fatal(err)
 	}
-	// Back to the schema before 0004, data kept.
+	// Back to the schema before 0004, data kept (later migrations undone
+	// too, so that 0004 is the next one to apply).
 	for _, q := range []string{`DROP TABLE update_status`, `DROP TABLE test_groups`, `DROP TABLE sla_policy`,
-		`DELETE FROM schema_migrations WHERE version = 4`} {
+		`DROP TRIGGER feed_revision_update`, `DROP TRIGGER feed_update_delete`, `DROP TABLE feed_log`,
+		`DROP TABLE server_identity`, `DROP TABLE downstream_chains`, `DROP TABLE upstreams`, `DROP TABLE update_origins`,
+		`DROP TABLE synced_payloads`, `DROP TABLE sync_conflicts`, `DROP TABLE sync_runs`,
+		`DELETE FROM schema_migrations WHERE version >= 4`} {
 		if _, err := db.w.ExecContext(ctx, q); err != nil {
 			t.Fatal(q, err)
 		}

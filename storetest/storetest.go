@@ -69,6 +69,12 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"TestGroups", testTestGroups},
 		{"SLAPolicy", testSLAPolicy},
 		{"SLAEventsOnce", testSLAEventsOnce},
+		{"ServerID", testServerID},
+		{"FeedChanges", testFeedChanges},
+		{"DownstreamChains", testDownstreamChains},
+		{"Upstreams", testUpstreams},
+		{"ApplySync", testApplySync},
+		{"SyncRuns", testSyncRuns},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
