@@ -76,7 +76,7 @@ func TestNextSync(t *testing.T) {
 		{"2026-12-04T10:00:00Z", 4, 90 * time.Minute, "2026-12-04T13:30:00Z"},
 		{"2026-12-04T23:59:00Z", 4, 90 * time.Minute, "2026-12-05T01:30:00Z"},
 		{"2026-12-04T00:10:00Z", 24, 0, "2026-12-04T01:00:00Z"},
-		{"2026-12-04T10:00:00Z", 2, 13 * time.Hour, "2026-12-04T13:00:00Z"}, // offset folded into the period
+		{"2026-12-04T10:00:00Z", 2, 13 * time.Hour, "2026-12-04T13:00:00Z"},     // offset folded into the period
 		{"2026-12-04T10:00:00+02:00", 1, 9 * time.Hour, "2026-12-04T09:00:00Z"}, // 08:00 UTC
 	}
 	for _, tc := range tests {

@@ -246,7 +246,9 @@ func eventsOf(t *testing.T, s *site, typ string) []patchgate.Event {
 func TestSyncFailureIsRecorded(t *testing.T) {
 	vendor, down := newSite(t, 4), newSite(t, 4)
 	vendor.publish("hf1", "cisco.ucce", patchgate.KindHotfix, []byte("x"))
-	down.follow(vendor, "vendor", func(r *adminapi.AddUpstreamRequest) { r.Token = "pgt.000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" })
+	down.follow(vendor, "vendor", func(r *adminapi.AddUpstreamRequest) {
+		r.Token = "pgt.000000000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	})
 	_, err := down.sync.SyncNow(t.Context(), "vendor")
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("sync with a wrong token: %v", err)
