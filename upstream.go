@@ -43,7 +43,10 @@ type Upstream struct {
 	Kinds         []Kind        `json:"kinds,omitempty"`
 	Content       ContentPolicy `json:"content"`
 	// Cursor is the feed position up to which everything is stored.
-	Cursor    int64     `json:"cursor"`
+	Cursor int64 `json:"cursor"`
+	// Ancestors is the chain of server ids above this server through the
+	// upstream, as its last feed page said: the upstream's id first.
+	Ancestors []string  `json:"ancestors,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by,omitempty"`
 }
@@ -258,12 +261,14 @@ func (c *SyncCounts) Add(o SyncCounts) {
 // moved meanwhile) and the cursor it ends at.
 type SyncBatch struct {
 	Upstream string
-	From     int64
-	Next     int64
-	Entries  []FeedEntry
-	At       time.Time
-	Actor    string
-	Bytes    int64
+	// Ancestors is the upstream's chain upwards from its last page.
+	Ancestors []string
+	From      int64
+	Next      int64
+	Entries   []FeedEntry
+	At        time.Time
+	Actor     string
+	Bytes     int64
 }
 
 // SyncApplied is what ApplySync stored: its counts and the ids of the new
@@ -380,6 +385,20 @@ func truncate(s string, n int) string {
 func CheckChain(self string, chain []string) error {
 	if slices.Contains(chain, self) {
 		return Errorf(CodeConflict, "sync loop refused: server %s is already in the requesting chain %s", self, strings.Join(chain, " ← "))
+	}
+	return nil
+}
+
+// CheckLoop refuses a feed request whose chain (the requester and the
+// servers below it) shares a server with ancestors (this server and the
+// servers above it): the requester would sync, through the chain, from
+// itself.
+func CheckLoop(ancestors, chain []string) error {
+	for _, id := range chain {
+		if slices.Contains(ancestors, id) {
+			return Errorf(CodeConflict, "sync loop refused: server %s is both above this server (%s) and in the requesting chain (%s)",
+				id, strings.Join(ancestors, " → "), strings.Join(chain, " ← "))
+		}
 	}
 	return nil
 }

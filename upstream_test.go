@@ -120,6 +120,12 @@ func TestChain(t *testing.T) {
 	if err := CheckChain(b, []string{a, b}); ErrorCode(err) != CodeConflict {
 		t.Errorf("loop: %v, want conflict", err)
 	}
+	if err := CheckLoop([]string{c, a}, []string{b, a}); ErrorCode(err) != CodeConflict || !strings.Contains(err.Error(), a) {
+		t.Errorf("loop through an ancestor: %v, want conflict naming %s", err, a)
+	}
+	if err := CheckLoop([]string{c, a}, []string{b}); err != nil {
+		t.Errorf("no loop: %v", err)
+	}
 	if got := BuildChain(c, [][]string{{b, a}, {a}}); strings.Join(got, ",") != strings.Join([]string{c, b, a}, ",") {
 		t.Errorf("BuildChain = %v", got)
 	}

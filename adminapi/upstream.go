@@ -12,7 +12,10 @@ import (
 // waiting; Remaining estimates how many entries it holds. ServerID names
 // the upstream, so that a downstream refuses to sync from itself.
 type FeedPage struct {
-	ServerID  string                `json:"server_id"`
+	ServerID string `json:"server_id"`
+	// Ancestors is the upstream's id, then the ids of the servers above
+	// it: a downstream that finds itself there refuses to sync.
+	Ancestors []string              `json:"ancestors"`
 	Entries   []patchgate.FeedEntry `json:"entries"`
 	Next      int64                 `json:"next"`
 	More      bool                  `json:"more"`

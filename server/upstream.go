@@ -74,6 +74,20 @@ func (s *Server) ChainFor(ctx context.Context) ([]string, error) {
 	return patchgate.BuildChain(self, down), nil
 }
 
+// ancestors is this server's id, then the servers above it through its
+// upstreams, as their last feed pages said.
+func (s *Server) ancestors(ctx context.Context, self string) ([]string, error) {
+	ups, err := s.store.Upstreams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var above [][]string
+	for _, u := range ups {
+		above = append(above, u.Ancestors)
+	}
+	return patchgate.BuildChain(self, above), nil
+}
+
 func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -105,7 +119,12 @@ func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := patchgate.CheckChain(self, chain); err != nil {
+	ancestors, err := s.ancestors(ctx, self)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := patchgate.CheckLoop(ancestors, chain); err != nil {
 		s.log.Warn("refused a feed request that would loop", "chain", strings.Join(chain, ","), "actor", actor(r))
 		s.writeError(w, r, err)
 		return
@@ -119,7 +138,7 @@ func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining})
+	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Ancestors: ancestors, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining})
 }
 
 func (s *Server) upstreamInfos(ctx context.Context) ([]adminapi.UpstreamInfo, error) {

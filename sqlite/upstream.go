@@ -147,13 +147,19 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	})
 }
 
-const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, cursor, created_at, created_by`
+const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, cursor, ancestors, created_at, created_by`
 
 func scanUpstream(sc interface{ Scan(...any) error }) (patchgate.Upstream, error) {
 	var u patchgate.Upstream
-	var products, kinds, content, created string
-	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &u.Cursor, &created, &u.CreatedBy); err != nil {
+	var products, kinds, content, ancestors, created string
+	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &u.Cursor, &ancestors, &created, &u.CreatedBy); err != nil {
 		return u, err
+	}
+	if err := json.Unmarshal([]byte(ancestors), &u.Ancestors); err != nil {
+		return u, err
+	}
+	if len(u.Ancestors) == 0 {
+		u.Ancestors = nil
 	}
 	u.Content = patchgate.ContentPolicy(content)
 	if err := json.Unmarshal([]byte(products), &u.Products); err != nil {
@@ -262,7 +268,17 @@ func (db *DB) ApplySync(ctx context.Context, b patchgate.SyncBatch) (patchgate.S
 				out.Counts.Unchanged++
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE upstreams SET cursor = ? WHERE name = ?`, b.Next, b.Upstream)
+		if b.Ancestors == nil {
+			b.Ancestors = up.Ancestors
+		}
+		anc, err := json.Marshal(b.Ancestors)
+		if err != nil {
+			return err
+		}
+		if b.Ancestors == nil {
+			anc = []byte("[]")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE upstreams SET cursor = ?, ancestors = ? WHERE name = ?`, b.Next, string(anc), b.Upstream)
 		return err
 	})
 	if err != nil {

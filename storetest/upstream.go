@@ -151,7 +151,8 @@ func testApplySync(t *testing.T, s patchgate.Store) {
 	putUpdate(t, s, newUpdate("LOCAL-1"))
 	other := newUpdate("OTHER-1")
 	other.Products = []patchgate.ProductConstraint{{Name: "openssl"}}
-	b := patchgate.SyncBatch{Upstream: "vendor", From: 0, Next: 10, At: t0, Actor: "upstream:vendor", Bytes: 100, Entries: []patchgate.FeedEntry{
+	anc := []string{"srv-00000000000000aa", "srv-00000000000000bb"}
+	b := patchgate.SyncBatch{Upstream: "vendor", Ancestors: anc, From: 0, Next: 10, At: t0, Actor: "upstream:vendor", Bytes: 100, Entries: []patchgate.FeedEntry{
 		entry(3, newUpdate("HF-1"), 2, patchgate.StatusPosted),
 		entry(4, newUpdate("HF-2"), 1, patchgate.StatusSuperseded),
 		entry(5, other, 1, patchgate.StatusPosted),                  // filtered: product
@@ -167,6 +168,7 @@ func testApplySync(t *testing.T, s patchgate.Store) {
 	if up.Cursor != 10 {
 		t.Errorf("cursor %d, want 10", up.Cursor)
 	}
+	same(t, "ancestors stored with the page", up.Ancestors, anc)
 	u, err := s.GetUpdate(ctx, "HF-1")
 	must(t, err, "GetUpdate")
 	if u.Revision != 2 || u.Title != "Fix for HF-1" {

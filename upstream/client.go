@@ -123,6 +123,14 @@ func checkPage(p adminapi.FeedPage, cursor int64, limit int) error {
 	if !patchgate.ValidServerID(p.ServerID) {
 		return patchgate.Invalid("server_id", "%q is not a server id", p.ServerID)
 	}
+	if len(p.Ancestors) == 0 || len(p.Ancestors) > patchgate.MaxChainLen || p.Ancestors[0] != p.ServerID {
+		return patchgate.Invalid("ancestors", "must start with the server id and hold at most %d ids", patchgate.MaxChainLen)
+	}
+	for i, id := range p.Ancestors {
+		if !patchgate.ValidServerID(id) {
+			return patchgate.Invalid(fmt.Sprintf("ancestors[%d]", i), "%q is not a server id", id)
+		}
+	}
 	if len(p.Entries) > limit {
 		return patchgate.Invalid("entries", "%d entries, more than the %d asked for", len(p.Entries), limit)
 	}

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,6 +124,7 @@ func (s *Syncer) Run(ctx context.Context) {
 	s.mu.Lock()
 	s.base = ctx
 	s.mu.Unlock()
+	s.closeInterrupted(ctx)
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.fetchPending(ctx, nil) }()
 	timer := time.NewTimer(time.Duration(math.MaxInt64))
@@ -147,6 +150,32 @@ func (s *Syncer) Run(ctx context.Context) {
 				s.log.Warn("scheduled sync", "err", err)
 			}
 			arm()
+		}
+	}
+}
+
+// closeInterrupted records runs left running by a server that stopped
+// (killed, or crashed) as failed: what they stored is committed page by
+// page, and the next sync resumes from the stored cursor.
+func (s *Syncer) closeInterrupted(ctx context.Context) {
+	runs, err := s.cfg.Store.SyncRuns(ctx, "", 1000)
+	if err != nil {
+		s.log.Error("reading the sync history", "err", err)
+		return
+	}
+	for _, r := range runs {
+		s.mu.Lock()
+		live, ok := s.running[r.Upstream]
+		s.mu.Unlock()
+		if r.Status != patchgate.SyncRunning || (ok && live.rec.ID == r.ID) {
+			continue
+		}
+		r.Status, r.FinishedAt = patchgate.SyncFailed, s.now().UTC()
+		r.Error = "interrupted: the server stopped during the sync; the next sync resumes from the last stored page"
+		ev := patchgate.Event{ID: "ev-" + r.ID, Time: r.FinishedAt, Type: patchgate.EventSyncFailed, Actor: "upstream:" + r.Upstream,
+			Detail: fmt.Sprintf("sync of upstream %s %s", r.Upstream, r.Error)}
+		if err := s.cfg.Store.FinishSyncRun(ctx, r, ev); err != nil {
+			s.log.Error("closing an interrupted sync run", "run", r.ID, "err", err)
 		}
 	}
 }
@@ -314,10 +343,10 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		if err != nil {
 			return err
 		}
-		if page.ServerID == self {
-			return patchgate.Errorf(patchgate.CodeConflict, "sync loop refused: upstream %s is this server (%s)", u.Name, self)
+		if page.ServerID == self || slices.Contains(page.Ancestors, self) {
+			return patchgate.Errorf(patchgate.CodeConflict, "sync loop refused: this server (%s) is upstream %s or above it (%s)", self, u.Name, strings.Join(page.Ancestors, " → "))
 		}
-		applied, err := s.cfg.Store.ApplySync(ctx, patchgate.SyncBatch{Upstream: u.Name, From: cursor, Next: page.Next,
+		applied, err := s.cfg.Store.ApplySync(ctx, patchgate.SyncBatch{Upstream: u.Name, Ancestors: page.Ancestors, From: cursor, Next: page.Next,
 			Entries: page.Entries, At: s.now(), Actor: "upstream:" + u.Name, Bytes: n})
 		if err != nil {
 			return err

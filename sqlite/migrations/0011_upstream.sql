@@ -59,6 +59,7 @@ CREATE TABLE upstreams (
     kinds          TEXT    NOT NULL DEFAULT '[]', -- JSON []string
     content        TEXT    NOT NULL,
     cursor         BIGINT  NOT NULL DEFAULT 0,
+    ancestors      TEXT    NOT NULL DEFAULT '[]', -- JSON []string: server ids above, the upstream's first
     created_at     TEXT    NOT NULL,
     created_by     TEXT    NOT NULL DEFAULT ''
 );

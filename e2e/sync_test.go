@@ -1,0 +1,337 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/adminapi"
+	"github.com/patchgate/patchgate/content"
+	"github.com/patchgate/patchgate/sqlite"
+)
+
+// proc is a `patchgate serve` process on a data directory of the test's
+// choosing, which the test may kill and start again.
+type proc struct {
+	*server
+	done   chan error
+	stderr *bytes.Buffer
+}
+
+func startServe(t *testing.T, data string, extra ...string) *proc {
+	t.Helper()
+	p := &proc{server: &server{data: data}, done: make(chan error, 1), stderr: &bytes.Buffer{}}
+	args := append([]string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "warn", "--sync-per-day", "0"}, extra...)
+	p.cmd = exec.Command(binary, args...)
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(30 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("server exited early:\n%s", p.stderr.String())
+			}
+			f := strings.Fields(line)
+			switch {
+			case strings.Contains(line, "serving on"):
+				p.url = f[len(f)-1]
+			case strings.HasPrefix(strings.TrimSpace(line), "CA fingerprint:"):
+				p.fingerprint = f[len(f)-1]
+			case strings.HasPrefix(strings.TrimSpace(line), "admin token:"):
+				p.token = f[len(f)-1]
+			case strings.Contains(line, "try: export"):
+				ready = true
+			}
+		case <-deadline:
+			t.Fatalf("server did not start in 30s:\n%s", p.stderr.String())
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return p
+}
+
+// stop ends the process gracefully, if it still runs.
+func (p *proc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("server did not stop within 20s of SIGTERM")
+	}
+}
+
+// kill ends it with SIGKILL: no shutdown code runs.
+func (p *proc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not die on SIGKILL")
+	}
+}
+
+// seedCatalog stores n posted updates sharing one payload in a new data
+// directory, before its server starts (a large catalog, fast).
+func seedCatalog(t *testing.T, data string, n int) {
+	t.Helper()
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(filepath.Join(data, "patchgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cs, err := content.Open(filepath.Join(data, "content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("#!/bin/sh\nexit 0\n")
+	sum := sha256.Sum256(payload)
+	sha := hex.EncodeToString(sum[:])
+	if _, _, err := cs.Put(bytes.NewReader(payload), sha, 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	now := time.Now()
+	for i := range n {
+		id := fmt.Sprintf("bulk-%05d", i)
+		u := patchgate.Update{ID: id, Title: "bulk fix " + id, Kind: patchgate.KindHotfix, Severity: patchgate.SeverityMedium,
+			Products: []patchgate.ProductConstraint{{Name: "cisco.ucce"}}, Reboot: patchgate.RebootNever,
+			Payloads: []patchgate.Payload{{Name: "fix.sh", Size: int64(len(payload)), SHA256: sha, Installer: patchgate.InstallerExec}}}
+		if _, _, err := db.PutUpdate(ctx, u, patchgate.Event{ID: "seed-add-" + id, Time: now, Type: patchgate.EventUpdateAdded}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.TransitionUpdate(ctx, id, []patchgate.UpdateStatus{patchgate.StatusReceived}, patchgate.StatusPosted, true, now,
+			patchgate.Event{ID: "seed-post-" + id, Time: now, Type: patchgate.EventUpdatePosted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSyncSurvivesKill: a downstream killed with SIGKILL in the middle of
+// syncing a large catalog in small pages, then restarted and synced
+// again, holds every update exactly once: nothing lost, nothing
+// duplicated.
+func TestSyncSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large catalog")
+	}
+	const n = 3000
+	dir := t.TempDir()
+	seedCatalog(t, filepath.Join(dir, "up"), n)
+	up := startServe(t, filepath.Join(dir, "up"))
+	var tok adminapi.CreateTokenResponse
+	up.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "branch")
+
+	downData := filepath.Join(dir, "down")
+	down := startServe(t, downData, "--sync-page-size", "2")
+	down.run(t, false, "upstream", "add", "central", "--url", up.url, "--token", tok.Secret, "--ca-fingerprint", up.fingerprint)
+
+	// Start a sync; kill the server once part of it is stored.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	syncCmd := exec.CommandContext(ctx, binary, "sync", "now")
+	syncCmd.Env = append(os.Environ(), "PATCHGATE_SERVER="+down.url, "PATCHGATE_TOKEN="+down.token, "PATCHGATE_CA_FINGERPRINT="+down.fingerprint)
+	if err := syncCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var done int
+	for i := 0; ; i++ {
+		var st adminapi.SyncStatus
+		down.runJSON(t, &st, "sync", "status")
+		if len(st.Runs) > 0 {
+			if r := st.Runs[0]; r.Status != patchgate.SyncRunning {
+				t.Fatalf("the sync ended before the kill (make the catalog larger): %+v", r)
+			} else if r.Done >= 300 {
+				done = r.Done
+				break
+			}
+		}
+		if i > 600 {
+			t.Fatal("no sync progress in 60s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	down.kill(t)
+	syncCmd.Wait() // its server died: it fails, as it should
+
+	db, err := sqlite.Open(filepath.Join(downData, "patchgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := db.ListUpdates(ctx, patchgate.UpdateFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if len(before) < done || len(before) >= n {
+		t.Fatalf("after the kill %d updates stored, want at least the %d reported and fewer than %d", len(before), done, n)
+	}
+	t.Logf("killed after %d of %d updates were stored", len(before), n)
+
+	token := down.token
+	down = startServe(t, downData, "--sync-page-size", "2")
+	down.token = token // printed on first start only
+	var res adminapi.SyncStarted
+	down.runJSON(t, &res, "sync", "now")
+	if len(res.Runs) != 1 || res.Runs[0].Status != patchgate.SyncSucceeded || res.Runs[0].Counts.New != n-len(before) || res.Runs[0].Counts.Conflicts != 0 {
+		t.Fatalf("sync after the restart: %+v, want %d new", res.Runs, n-len(before))
+	}
+	var st adminapi.SyncStatus
+	down.runJSON(t, &st, "sync", "status")
+	if len(st.Runs) != 2 || st.Runs[1].Status != patchgate.SyncFailed || !strings.Contains(st.Runs[1].Error, "interrupted") {
+		t.Errorf("the killed run is not recorded as interrupted: %+v", st.Runs)
+	}
+	down.stop(t)
+
+	db, err = sqlite.Open(filepath.Join(downData, "patchgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	after, err := db.ListUpdates(ctx, patchgate.UpdateFilter{Status: patchgate.StatusPosted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.ListEvents(ctx, patchgate.EventFilter{Type: patchgate.EventUpdateSynced, Limit: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range evs {
+		seen[e.UpdateID]++
+	}
+	if len(after) != n || len(evs) != n || len(seen) != n {
+		t.Fatalf("after the restart: %d posted updates, %d update.synced events for %d ids; want %d of each", len(after), len(evs), len(seen), n)
+	}
+	for _, u := range after {
+		if u.Revision != 1 || seen[u.ID] != 1 {
+			t.Fatalf("%s: revision %d, %d synced events", u.ID, u.Revision, seen[u.ID])
+		}
+	}
+}
+
+// TestThreeLevelChain: vendor publisher → central site → branch, each a
+// separate server on loopback. An agent at the branch installs a hotfix
+// the vendor posted, approved at the branch; its content travels down the
+// chain on demand. A loop back to the branch is refused.
+func TestThreeLevelChain(t *testing.T) {
+	dir := t.TempDir()
+	work := t.TempDir()
+	vendor := startServe(t, filepath.Join(dir, "vendor"))
+	central := startServe(t, filepath.Join(dir, "central"))
+	branch := startServe(t, filepath.Join(dir, "branch"))
+
+	marker := filepath.Join(work, "installed")
+	writeFile(t, filepath.Join(work, "fix.sh"), "#!/bin/sh\necho \"$@\" > "+marker+"\n", 0o755)
+	writeFile(t, filepath.Join(work, "hf7.yaml"), `
+id: ucce-7.2.1-hf7
+title: UCCE CTI crash under load
+kind: hotfix
+severity: critical
+products: [{name: cisco.ucce, versions: ">=7.2(1), <7.3"}]
+reboot: never
+payloads: [{name: fix.sh, installer: exec, args: ["--from-vendor"]}]
+`, 0o644)
+	vendor.run(t, false, "update", "add", filepath.Join(work, "hf7.yaml"), "--payload", filepath.Join(work, "fix.sh"),
+		"--post", "--force", "--reason", "vendor release")
+
+	var tok adminapi.CreateTokenResponse
+	vendor.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "central")
+	central.run(t, false, "upstream", "add", "vendor", "--url", vendor.url, "--token", tok.Secret, "--ca-fingerprint", vendor.fingerprint, "--product", "cisco.ucce")
+	central.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "branch")
+	branch.run(t, false, "upstream", "add", "central", "--url", central.url, "--token", tok.Secret, "--ca-fingerprint", central.fingerprint)
+
+	if out := central.run(t, false, "sync", "now"); !strings.Contains(out, "succeeded") {
+		t.Fatalf("central sync: %s", out)
+	}
+	var res adminapi.SyncStarted
+	branch.runJSON(t, &res, "sync", "now")
+	if len(res.Runs) != 1 || res.Runs[0].Counts.New != 1 {
+		t.Fatalf("branch sync: %+v", res.Runs)
+	}
+	var info adminapi.UpdateInfo
+	branch.runJSON(t, &info, "update", "show", "ucce-7.2.1-hf7")
+	if info.Release.Status != patchgate.StatusPosted {
+		t.Fatalf("at the branch the hotfix is %s, want posted", info.Release.Status)
+	}
+
+	// An agent at the branch, approved at the branch (autonomous mode).
+	var enrol adminapi.CreateTokenResponse
+	branch.run(t, false, "group", "create", "tills")
+	branch.runJSON(t, &enrol, "token", "create", "--enroll", "--group", "tills", "--uses", "1")
+	dpkg := filepath.Join(work, "dpkg")
+	os.MkdirAll(dpkg, 0o755)
+	writeFile(t, filepath.Join(dpkg, "status"), "", 0o644)
+	writeFile(t, filepath.Join(work, "machine-id"), "machine-till1\n", 0o600)
+	agent := []string{"agent", "--enroll-token", enrol.Secret, "--state", filepath.Join(work, "agent"), "--product", "cisco.ucce=7.2(1)",
+		"--hostname", "till1", "--machine-id-file", filepath.Join(work, "machine-id"), "--dpkg-admindir", dpkg, "--once", "--log-level", "warn"}
+	branch.run(t, false, agent...)
+	branch.run(t, false, "approve", "ucce-7.2.1-hf7", "--group", "tills")
+	branch.run(t, false, agent...)
+	got, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatalf("the branch agent did not install the vendor's hotfix: %v", err)
+	}
+	if strings.TrimSpace(string(got)) != "--from-vendor" {
+		t.Errorf("installer arguments %q", got)
+	}
+	var report adminapi.ComplianceReport
+	branch.runJSON(t, &report, "report", "compliance", "--update", "ucce-7.2.1-hf7")
+	installed := 0
+	for _, r := range report.Rows {
+		if r.Group == "tills" {
+			installed = r.Installed
+		}
+	}
+	if installed != 1 {
+		t.Errorf("branch compliance: %+v", report.Rows)
+	}
+
+	// The vendor syncing from the branch would close a loop: refused.
+	branch.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "vendor")
+	vendor.run(t, false, "upstream", "add", "branch", "--url", branch.url, "--token", tok.Secret, "--ca-fingerprint", branch.fingerprint)
+	if out := vendor.run(t, true, "sync", "now"); !strings.Contains(out, "loop") {
+		t.Fatalf("a loop through the chain was not refused: %s", out)
+	}
+}
