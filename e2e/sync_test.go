@@ -156,7 +156,7 @@ func TestSyncSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large catalog")
 	}
-	const n = 3000
+	const n = 2000
 	dir := t.TempDir()
 	seedCatalog(t, filepath.Join(dir, "up"), n)
 	up := startServe(t, filepath.Join(dir, "up"))
