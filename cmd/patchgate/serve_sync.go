@@ -29,10 +29,11 @@ func (o syncOptions) check() error {
 	if o.PerDay < 0 || o.PerDay > 24*60 {
 		return patchgate.Invalid("--sync-per-day", "must be from 0 to 1440")
 	}
-	if o.PageSize < 1 || o.PageSize > patchgate.MaxFeedLimit {
+	// Zero values (serve options built in code) take the defaults.
+	if o.PageSize < 0 || o.PageSize > patchgate.MaxFeedLimit {
 		return patchgate.Invalid("--sync-page-size", "must be from 1 to %d", patchgate.MaxFeedLimit)
 	}
-	if o.Parallel < 1 || o.Parallel > 64 {
+	if o.Parallel < 0 || o.Parallel > 64 {
 		return patchgate.Invalid("--sync-parallel", "must be from 1 to 64")
 	}
 	return nil
