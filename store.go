@@ -157,5 +157,6 @@ type Store interface {
 	RolloutStore
 	ReleaseStore
 	UpstreamStore
+	SiteStore
 	Close() error
 }

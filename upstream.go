@@ -489,3 +489,66 @@ type UpstreamStore interface {
 	// first.
 	SyncRuns(ctx context.Context, upstream string, limit int) ([]SyncRun, error)
 }
+
+// SiteCompliance is one site's compliance summary, rolled up the chain of
+// servers: each downstream sends its own and those its downstreams sent it
+// to its upstreams after a sync.
+type SiteCompliance struct {
+	ServerID    string          `json:"server_id"`
+	Name        string          `json:"name"`
+	GeneratedAt time.Time       `json:"generated_at"`
+	Rows        []ComplianceRow `json:"rows"`
+	// Set by the receiving server: when it got the summary, and from
+	// which downstream server.
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+	Via        string    `json:"via,omitempty"`
+}
+
+// MaxSiteRows bounds the rows of one site's summary.
+const MaxSiteRows = 200_000
+
+// ValidateSiteCompliance checks a summary received from a downstream.
+func ValidateSiteCompliance(sc SiteCompliance) error {
+	if !ValidServerID(sc.ServerID) {
+		return Invalid("server_id", "%q is not a server id", truncate(sc.ServerID, 40))
+	}
+	if strings.TrimSpace(sc.Name) == "" {
+		return Invalid("name", "is required")
+	}
+	if err := validText("name", sc.Name, 128, false); err != nil {
+		return err
+	}
+	if sc.GeneratedAt.IsZero() {
+		return Invalid("generated_at", "is required")
+	}
+	if len(sc.Rows) > MaxSiteRows {
+		return Invalid("rows", "more than %d rows", MaxSiteRows)
+	}
+	for i, r := range sc.Rows {
+		f := fmt.Sprintf("rows[%d]", i)
+		if !ValidUpdateID(r.UpdateID) {
+			return Invalid(f+".update_id", "%q is not an update id", truncate(r.UpdateID, 40))
+		}
+		if err := validText(f+".title", r.Title, MaxTitleLen, false); err != nil {
+			return err
+		}
+		if err := validText(f+".group", r.Group, 128, false); err != nil {
+			return err
+		}
+		for _, n := range []int{r.Hosts, r.Installed, r.Needed, r.InProgress, r.Failed, r.NotApplicable, r.RebootPending, r.Unknown, r.ManualActionRequired} {
+			if n < 0 {
+				return Invalid(f, "counts must not be negative")
+			}
+		}
+	}
+	return nil
+}
+
+// SiteStore holds the compliance summaries downstream sites rolled up.
+type SiteStore interface {
+	// PutSiteCompliance replaces every summary received via the
+	// downstream server via with sites, received at at.
+	PutSiteCompliance(ctx context.Context, via string, sites []SiteCompliance, at time.Time) error
+	// SiteCompliances returns the stored summaries by name, then server id.
+	SiteCompliances(ctx context.Context) ([]SiteCompliance, error)
+}

@@ -75,6 +75,8 @@ var Routes = []Route{
 	{"POST", "/api/v1/sync", patchgate.RoleAdmin},
 	{"GET", "/api/v1/sync/status", patchgate.RoleViewer},
 	{"GET", "/api/v1/sync/runs/{id}", patchgate.RoleViewer},
+	{"POST", "/api/v1/feed/compliance", patchgate.RoleDownstream},
+	{"GET", "/api/v1/reports/compliance/sites", patchgate.RoleViewer},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

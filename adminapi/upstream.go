@@ -64,15 +64,30 @@ type SyncStatus struct {
 	Conflicts   []patchgate.SyncConflictRecord `json:"conflicts"`
 }
 
+// SiteComplianceReport is POST /api/v1/feed/compliance: a downstream's
+// compliance summary and those of the sites below it.
+type SiteComplianceReport struct {
+	Sites []patchgate.SiteCompliance `json:"sites"`
+}
+
+// SitesComplianceReport is GET /api/v1/reports/compliance/sites: this
+// server first, then every site rolled up to it.
+type SitesComplianceReport struct {
+	GeneratedAt time.Time                  `json:"generated_at"`
+	Sites       []patchgate.SiteCompliance `json:"sites"`
+}
+
 func init() {
 	for k, d := range map[string]doc{
-		"GET /api/v1/feed/changes":        {summary: "Change feed of the released catalog for downstream servers: posted (latest revision), revised, superseded and withdrawn updates after a cursor; header X-Patchgate-Chain carries the requesting chain of server ids (a loop is refused)", query: []string{"cursor", "limit"}, response: FeedPage{}},
-		"GET /api/v1/upstreams":           {summary: "The upstreams this server syncs from (never their tokens)", response: []UpstreamInfo{}},
-		"POST /api/v1/upstreams":          {summary: "Add an upstream: URL, downstream-role token (stored, never shown again), CA fingerprint, filters, content policy", request: AddUpstreamRequest{}, response: UpstreamInfo{}},
-		"DELETE /api/v1/upstreams/{name}": {summary: "Remove an upstream; its synced updates stay"},
-		"POST /api/v1/sync":               {summary: "Start syncing one upstream or all; runs in the background", request: SyncRequest{}, response: SyncStarted{}},
-		"GET /api/v1/sync/status":         {summary: "Upstreams, sync history (newest first, with progress and last error) and conflicts", query: []string{"upstream", "limit"}, response: SyncStatus{}},
-		"GET /api/v1/sync/runs/{id}":      {summary: "One sync run with its progress", response: patchgate.SyncRun{}},
+		"GET /api/v1/feed/changes":             {summary: "Change feed of the released catalog for downstream servers: posted (latest revision), revised, superseded and withdrawn updates after a cursor; header X-Patchgate-Chain carries the requesting chain of server ids (a loop is refused)", query: []string{"cursor", "limit"}, response: FeedPage{}},
+		"GET /api/v1/upstreams":                {summary: "The upstreams this server syncs from (never their tokens)", response: []UpstreamInfo{}},
+		"POST /api/v1/upstreams":               {summary: "Add an upstream: URL, downstream-role token (stored, never shown again), CA fingerprint, filters, content policy", request: AddUpstreamRequest{}, response: UpstreamInfo{}},
+		"DELETE /api/v1/upstreams/{name}":      {summary: "Remove an upstream; its synced updates stay"},
+		"POST /api/v1/sync":                    {summary: "Start syncing one upstream or all; runs in the background", request: SyncRequest{}, response: SyncStarted{}},
+		"GET /api/v1/sync/status":              {summary: "Upstreams, sync history (newest first, with progress and last error) and conflicts", query: []string{"upstream", "limit"}, response: SyncStatus{}},
+		"GET /api/v1/sync/runs/{id}":           {summary: "One sync run with its progress", response: patchgate.SyncRun{}},
+		"POST /api/v1/feed/compliance":         {summary: "A downstream rolls up its compliance summary and those of the sites below it (each in the X-Patchgate-Chain header)", request: SiteComplianceReport{}},
+		"GET /api/v1/reports/compliance/sites": {summary: "Compliance of every site: this server, then the summaries downstreams rolled up", query: []string{"group", "update"}, response: SitesComplianceReport{}},
 	} {
 		docs[k] = d
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,9 +259,9 @@ func TestSyncSurvivesKill(t *testing.T) {
 func TestThreeLevelChain(t *testing.T) {
 	dir := t.TempDir()
 	work := t.TempDir()
-	vendor := startServe(t, filepath.Join(dir, "vendor"))
-	central := startServe(t, filepath.Join(dir, "central"))
-	branch := startServe(t, filepath.Join(dir, "branch"))
+	vendor := startServe(t, filepath.Join(dir, "vendor"), "--server-name", "vendor")
+	central := startServe(t, filepath.Join(dir, "central"), "--server-name", "central")
+	branch := startServe(t, filepath.Join(dir, "branch"), "--server-name", "branch")
 
 	marker := filepath.Join(work, "installed")
 	writeFile(t, filepath.Join(work, "fix.sh"), "#!/bin/sh\necho \"$@\" > "+marker+"\n", 0o755)
@@ -326,6 +327,27 @@ payloads: [{name: fix.sh, installer: exec, args: ["--from-vendor"]}]
 	}
 	if installed != 1 {
 		t.Errorf("branch compliance: %+v", report.Rows)
+	}
+
+	// Compliance rolls up: branch → central → vendor.
+	branch.run(t, false, "sync", "now")
+	central.run(t, false, "sync", "now")
+	var sites adminapi.SitesComplianceReport
+	vendor.runJSON(t, &sites, "report", "compliance", "--all-sites")
+	var names []string
+	for _, sc := range sites.Sites {
+		names = append(names, sc.Name)
+		if sc.Name == "branch" && !slices.ContainsFunc(sc.Rows, func(r patchgate.ComplianceRow) bool {
+			return r.Group == "tills" && r.UpdateID == "ucce-7.2.1-hf7" && r.Installed == 1 && r.Hosts == 1
+		}) {
+			t.Errorf("the branch's rolled-up compliance: %+v", sc.Rows)
+		}
+	}
+	if strings.Join(names, ",") != "vendor,branch,central" {
+		t.Errorf("sites at the vendor: %v", names)
+	}
+	if out := vendor.run(t, false, "report", "compliance", "--all-sites"); !strings.Contains(out, "site branch") || !strings.Contains(out, "site central") {
+		t.Errorf("report compliance --all-sites:\n%s", out)
 	}
 
 	// The vendor syncing from the branch would close a loop: refused.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -490,35 +491,42 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	q := r.URL.Query()
-	hosts, err := s.store.ListHosts(ctx)
+	rows, now, err := s.complianceRows(r.Context(), q.Get("group"), q.Get("update"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.ComplianceReport{GeneratedAt: now, Rows: rows})
+}
+
+// complianceRows computes this server's compliance per update × group
+// (filters: "" = all).
+func (s *Server) complianceRows(ctx context.Context, group, update string) ([]patchgate.ComplianceRow, time.Time, error) {
+	hosts, err := s.store.ListHosts(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	for i := range hosts {
 		s.lastCheckin(&hosts[i])
 	}
 	deps, err := s.store.ListDeployments(ctx, "")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, time.Time{}, err
 	}
 	snap, err := s.snapshot(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, time.Time{}, err
 	}
 	now := s.now().UTC()
 	rows := patchgate.Compliance(patchgate.ComplianceInput{
 		Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now,
-		Group: q.Get("group"), UpdateID: q.Get("update"),
+		Group: group, UpdateID: update,
 	})
 	if rows == nil {
 		rows = []patchgate.ComplianceRow{}
 	}
-	writeJSON(w, http.StatusOK, adminapi.ComplianceReport{GeneratedAt: now, Rows: rows})
+	return rows, now, nil
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {

@@ -1,8 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,14 +55,128 @@ const downstreamChainAge = 30 * 24 * time.Hour
 
 func (s *Server) upstreamHandlers() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /api/v1/feed/changes":        s.feedChanges,
-		"GET /api/v1/upstreams":           s.listUpstreams,
-		"POST /api/v1/upstreams":          s.addUpstream,
-		"DELETE /api/v1/upstreams/{name}": s.removeUpstream,
-		"POST /api/v1/sync":               s.startSync,
-		"GET /api/v1/sync/status":         s.syncStatus,
-		"GET /api/v1/sync/runs/{id}":      s.syncRun,
+		"GET /api/v1/feed/changes":             s.feedChanges,
+		"GET /api/v1/upstreams":                s.listUpstreams,
+		"POST /api/v1/upstreams":               s.addUpstream,
+		"DELETE /api/v1/upstreams/{name}":      s.removeUpstream,
+		"POST /api/v1/sync":                    s.startSync,
+		"GET /api/v1/sync/status":              s.syncStatus,
+		"GET /api/v1/sync/runs/{id}":           s.syncRun,
+		"POST /api/v1/feed/compliance":         s.receiveSiteCompliance,
+		"GET /api/v1/reports/compliance/sites": s.sitesCompliance,
 	}
+}
+
+// maxSiteReportBytes bounds a rolled-up compliance report.
+const maxSiteReportBytes = 64 << 20
+
+// siteName is how this server names itself in compliance roll-ups.
+func (s *Server) siteName() string {
+	if s.notify.ServerName != "" {
+		return s.notify.ServerName
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "patchgate"
+}
+
+// LocalSiteCompliance is this server's compliance summary for its
+// upstreams.
+func (s *Server) LocalSiteCompliance(ctx context.Context) (patchgate.SiteCompliance, error) {
+	self, err := s.store.ServerID(ctx)
+	if err != nil {
+		return patchgate.SiteCompliance{}, err
+	}
+	rows, now, err := s.complianceRows(ctx, "", "")
+	if err != nil {
+		return patchgate.SiteCompliance{}, err
+	}
+	return patchgate.SiteCompliance{ServerID: self, Name: s.siteName(), GeneratedAt: now, Rows: rows}, nil
+}
+
+// receiveSiteCompliance stores the summaries a downstream rolled up: its
+// own and those of the servers below it, each of them in its chain.
+func (s *Server) receiveSiteCompliance(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	chain, err := patchgate.ParseChain(r.Header.Get(patchgate.HeaderServerChain))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	self, err := s.store.ServerID(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := patchgate.CheckChain(self, chain); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxSiteReportBytes+1))
+	if err != nil {
+		s.writeError(w, r, patchgate.Invalid("body", "cannot read request body: %v", err))
+		return
+	}
+	if len(data) > maxSiteReportBytes {
+		s.writeError(w, r, &patchgate.Error{Code: patchgate.CodeTooLarge, Field: "body", Message: fmt.Sprintf("request body exceeds %d bytes", maxSiteReportBytes)})
+		return
+	}
+	var req adminapi.SiteComplianceReport
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		s.writeError(w, r, patchgate.Invalid("body", "malformed site compliance report"))
+		return
+	}
+	if len(req.Sites) == 0 || len(req.Sites) > patchgate.MaxChainLen {
+		s.writeError(w, r, patchgate.Invalid("sites", "give from 1 to %d sites", patchgate.MaxChainLen))
+		return
+	}
+	for i, sc := range req.Sites {
+		if err := patchgate.ValidateSiteCompliance(sc); err != nil {
+			var pe *patchgate.Error
+			if errors.As(err, &pe) {
+				err = patchgate.Invalid(fmt.Sprintf("sites[%d].%s", i, pe.Field), "%s", pe.Message)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if !slices.Contains(chain, sc.ServerID) {
+			s.writeError(w, r, patchgate.Invalid(fmt.Sprintf("sites[%d].server_id", i), "%s is not in the sending chain %s", sc.ServerID, strings.Join(chain, ",")))
+			return
+		}
+	}
+	if err := s.store.PutSiteCompliance(ctx, chain[0], req.Sites, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sitesCompliance is report compliance --all-sites: this server's rows,
+// then every site rolled up to it.
+func (s *Server) sitesCompliance(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	group, update := q.Get("group"), q.Get("update")
+	local, err := s.LocalSiteCompliance(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sites, err := s.store.SiteCompliances(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	all := append([]patchgate.SiteCompliance{local}, sites...)
+	for i := range all {
+		all[i].Rows = slices.DeleteFunc(all[i].Rows, func(row patchgate.ComplianceRow) bool {
+			return (group != "" && row.Group != group) || (update != "" && row.UpdateID != update)
+		})
+	}
+	writeJSON(w, http.StatusOK, adminapi.SitesComplianceReport{GeneratedAt: local.GeneratedAt, Sites: all})
 }
 
 // ChainFor returns the chain of server ids this server sends upstream:

@@ -29,7 +29,7 @@ func TestMigrationPostsExistingUpdates(t *testing.T) {
 	for _, q := range []string{`DROP TABLE update_status`, `DROP TABLE test_groups`, `DROP TABLE sla_policy`,
 		`DROP TRIGGER feed_revision_update`, `DROP TRIGGER feed_update_delete`, `DROP TABLE feed_log`,
 		`DROP TABLE server_identity`, `DROP TABLE downstream_chains`, `DROP TABLE upstreams`, `DROP TABLE update_origins`,
-		`DROP TABLE synced_payloads`, `DROP TABLE sync_conflicts`, `DROP TABLE sync_runs`,
+		`DROP TABLE synced_payloads`, `DROP TABLE sync_conflicts`, `DROP TABLE sync_runs`, `DROP TABLE site_compliance`,
 		`DELETE FROM schema_migrations WHERE version >= 4`} {
 		if _, err := db.w.ExecContext(ctx, q); err != nil {
 			t.Fatal(q, err)

@@ -569,3 +569,60 @@ func (db *DB) SyncRuns(ctx context.Context, upstream string, limit int) ([]patch
 	}
 	return out, nil
 }
+
+// PutSiteCompliance implements patchgate.SiteStore.
+func (db *DB) PutSiteCompliance(ctx context.Context, via string, sites []patchgate.SiteCompliance, at time.Time) error {
+	return db.write(ctx, "sqlite: put site compliance", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM site_compliance WHERE via = ?`, via); err != nil {
+			return err
+		}
+		for _, sc := range sites {
+			if sc.Rows == nil {
+				sc.Rows = []patchgate.ComplianceRow{}
+			}
+			rows, err := json.Marshal(sc.Rows)
+			if err != nil {
+				return err
+			}
+			// A site moved under another downstream is taken over by it.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO site_compliance (server_id, name, via, generated_at, received_at, rows)
+				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (server_id) DO UPDATE SET name = excluded.name, via = excluded.via,
+				generated_at = excluded.generated_at, received_at = excluded.received_at, rows = excluded.rows`,
+				sc.ServerID, sc.Name, via, fmtTime(sc.GeneratedAt), fmtTime(at), string(rows)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SiteCompliances implements patchgate.SiteStore.
+func (db *DB) SiteCompliances(ctx context.Context) ([]patchgate.SiteCompliance, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT server_id, name, via, generated_at, received_at, rows FROM site_compliance ORDER BY name, server_id`)
+	if err != nil {
+		return nil, patchgate.Internal(err, "sqlite: site compliance")
+	}
+	defer rows.Close()
+	out := []patchgate.SiteCompliance{}
+	for rows.Next() {
+		var sc patchgate.SiteCompliance
+		var gen, recv, doc string
+		if err := rows.Scan(&sc.ServerID, &sc.Name, &sc.Via, &gen, &recv, &doc); err != nil {
+			return nil, patchgate.Internal(err, "sqlite: site compliance")
+		}
+		if sc.GeneratedAt, err = parseTime(gen); err != nil {
+			return nil, patchgate.Internal(err, "sqlite: site compliance")
+		}
+		if sc.ReceivedAt, err = parseTime(recv); err != nil {
+			return nil, patchgate.Internal(err, "sqlite: site compliance")
+		}
+		if err := json.Unmarshal([]byte(doc), &sc.Rows); err != nil {
+			return nil, patchgate.Internal(err, "sqlite: site compliance")
+		}
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, patchgate.Internal(err, "sqlite: site compliance")
+	}
+	return out, nil
+}

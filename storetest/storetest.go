@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"Upstreams", testUpstreams},
 		{"ApplySync", testApplySync},
 		{"SyncRuns", testSyncRuns},
+		{"SiteCompliance", testSiteCompliance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -277,3 +277,28 @@ func testSyncRuns(t *testing.T, s patchgate.Store) {
 	same(t, "vendor runs", runs, []patchgate.SyncRun{r1})
 	wantNotFound(t, s.FinishSyncRun(ctx, patchgate.SyncRun{ID: "nope", FinishedAt: t0}, newEvent(patchgate.EventSyncFailed)), "FinishSyncRun of an unknown run")
 }
+
+// testSiteCompliance: summaries are replaced per sending downstream; a
+// site moved under another downstream follows it.
+func testSiteCompliance(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	b, c, d := "srv-00000000000000bb", "srv-00000000000000cc", "srv-00000000000000dd"
+	row := patchgate.ComplianceRow{UpdateID: "HF-1", Title: "fix", Severity: patchgate.SeverityHigh, Group: "tills", Hosts: 3, Installed: 2, Needed: 1}
+	siteB := patchgate.SiteCompliance{ServerID: b, Name: "branch-b", GeneratedAt: t0, Rows: []patchgate.ComplianceRow{row}}
+	siteC := patchgate.SiteCompliance{ServerID: c, Name: "branch-c", GeneratedAt: t0.Add(-time.Hour), Rows: []patchgate.ComplianceRow{}}
+	must(t, s.PutSiteCompliance(ctx, b, []patchgate.SiteCompliance{siteB, siteC}, t0.Add(time.Minute)), "PutSiteCompliance")
+	got, err := s.SiteCompliances(ctx)
+	must(t, err, "SiteCompliances")
+	wantB, wantC := siteB, siteC
+	wantB.Via, wantB.ReceivedAt = b, t0.Add(time.Minute)
+	wantC.Via, wantC.ReceivedAt = b, t0.Add(time.Minute)
+	same(t, "sites", got, []patchgate.SiteCompliance{wantB, wantC})
+	// b reports again without c; d now reports c.
+	must(t, s.PutSiteCompliance(ctx, b, []patchgate.SiteCompliance{siteB}, t0.Add(2*time.Minute)), "PutSiteCompliance")
+	must(t, s.PutSiteCompliance(ctx, d, []patchgate.SiteCompliance{siteC}, t0.Add(3*time.Minute)), "PutSiteCompliance")
+	got, err = s.SiteCompliances(ctx)
+	must(t, err, "SiteCompliances")
+	if len(got) != 2 || got[0].ServerID != b || got[1].ServerID != c || got[1].Via != d || !got[0].ReceivedAt.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("after the sites moved: %+v", got)
+	}
+}

@@ -10,6 +10,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -114,6 +115,32 @@ func (c *client) feed(ctx context.Context, cursor int64, limit int, chain []stri
 		return page, 0, fmt.Errorf("upstream %s: %w", c.up.Name, err)
 	}
 	return page, int64(len(data)), nil
+}
+
+// postCompliance rolls compliance summaries up to the upstream.
+func (c *client) postCompliance(ctx context.Context, chain []string, sites []patchgate.SiteCompliance) error {
+	data, err := json.Marshal(adminapi.SiteComplianceReport{Sites: sites})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.up.URL+"/api/v1/feed/compliance", bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.up.Token)
+	req.Header.Set(patchgate.HeaderServerChain, strings.Join(chain, ","))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("upstream %s: %w", c.up.Name, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return c.errorFrom(resp)
+	}
+	return nil
 }
 
 // checkPage validates a feed page as outside input: a server id, at most

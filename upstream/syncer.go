@@ -27,6 +27,10 @@ type Config struct {
 	// Chain returns the chain of server ids sent with feed requests (this
 	// server, then its downstreams); the server's ChainFor.
 	Chain func(ctx context.Context) ([]string, error)
+	// Compliance returns this server's compliance summary, rolled up to
+	// each upstream after a sync with those of the sites below; nil = no
+	// roll-up.
+	Compliance func(ctx context.Context) (patchgate.SiteCompliance, error)
 	// OnChange is called after a page changed the catalog (plans must be
 	// recomputed).
 	OnChange func()
@@ -275,6 +279,41 @@ func (s *Syncer) SyncNow(ctx context.Context, name string) (patchgate.SyncRun, e
 	return rec, nil
 }
 
+// rollUp sends this server's compliance summary and those its downstreams
+// sent it to upstream u.
+func (s *Syncer) rollUp(ctx context.Context, u patchgate.Upstream) error {
+	if s.cfg.Compliance == nil {
+		return nil
+	}
+	own, err := s.cfg.Compliance(ctx)
+	if err != nil {
+		return err
+	}
+	below, err := s.cfg.Store.SiteCompliances(ctx)
+	if err != nil {
+		return err
+	}
+	chain := []string{own.ServerID}
+	if s.cfg.Chain != nil {
+		if chain, err = s.cfg.Chain(ctx); err != nil {
+			return err
+		}
+	}
+	sites := []patchgate.SiteCompliance{own}
+	for _, sc := range below {
+		// Only sites the chain vouches for (they synced from here lately).
+		if slices.Contains(chain, sc.ServerID) && len(sites) < patchgate.MaxChainLen {
+			sc.ReceivedAt, sc.Via = time.Time{}, ""
+			sites = append(sites, sc)
+		}
+	}
+	cl, err := newClient(u)
+	if err != nil {
+		return err
+	}
+	return cl.postCompliance(ctx, chain, sites)
+}
+
 // maxPages bounds one run (a feed that never ends is a broken upstream).
 const maxPages = 1_000_000
 
@@ -286,6 +325,12 @@ func (s *Syncer) execute(ctx context.Context, u patchgate.Upstream, r *run) {
 		s.mu.Unlock()
 	}()
 	err := s.pull(ctx, u, r)
+	if err == nil {
+		if rerr := s.rollUp(ctx, u); rerr != nil {
+			// The catalog is synced; the roll-up is retried next time.
+			s.log.Warn("compliance roll-up failed", "upstream", u.Name, "err", rerr)
+		}
+	}
 	if err == nil {
 		// Immediate upstreams: every payload; on-approval ones: those of
 		// approved updates (a new revision of an approved update too).

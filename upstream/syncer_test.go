@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func newSite(t *testing.T, parallel int) *site {
 	}
 	s := &site{t: t, db: db, cs: cs, dir: dir}
 	s.srv = server.New(server.Config{Store: db, Content: cs})
-	s.sync = upstream.New(upstream.Config{Store: db, Content: cs, Chain: s.srv.ChainFor, OnChange: s.srv.Invalidate,
+	s.sync = upstream.New(upstream.Config{Store: db, Content: cs, Chain: s.srv.ChainFor, OnChange: s.srv.Invalidate, Compliance: s.srv.LocalSiteCompliance,
 		PageSize: 3, Parallel: parallel, PartialDir: filepath.Join(dir, "partial")})
 	s.srv.SetSyncService(s.sync)
 	if s.admin, err = s.srv.BootstrapAdmin(t.Context()); err != nil {
@@ -475,5 +476,78 @@ func TestFeedNeedsDownstreamRole(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d, want %d", tc.path, resp.StatusCode, tc.want)
 		}
+	}
+}
+
+func TestComplianceRollsUpTheChain(t *testing.T) {
+	ctx := t.Context()
+	vendor, central, branch := newSite(t, 2), newSite(t, 2), newSite(t, 2)
+	vendor.publish("hf1", "cisco.ucce", patchgate.KindHotfix, []byte("x"))
+	central.follow(vendor, "vendor", nil)
+	branch.follow(central, "central", nil)
+	if _, err := central.sync.SyncNow(ctx, "vendor"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := branch.sync.SyncNow(ctx, "central"); err != nil {
+		t.Fatal(err)
+	}
+	// The branch has a host and approves; its summary has the row.
+	var et adminapi.CreateTokenResponse
+	branch.call("POST", "/api/v1/tokens", adminapi.CreateTokenRequest{Kind: patchgate.TokenEnroll}, &et)
+	inv := patchgate.Inventory{Hostname: "till1", OS: "linux", Arch: "amd64", Mode: patchgate.ModeAutomatic,
+		Products: []patchgate.InstalledProduct{{Name: "cisco.ucce", Version: "7.2(1)"}}, Interval: time.Hour}
+	if st := branch.call("POST", agentapi.PathEnroll, agentapi.EnrollRequest{Token: et.Secret, Inventory: inv, MachineID: "m1"}, nil); st != 201 {
+		t.Fatalf("enrol: %d", st)
+	}
+	branch.call("POST", "/api/v1/approvals", adminapi.ApproveRequest{Updates: []string{"hf1"}, Group: "all", Action: patchgate.ActionInstall}, nil)
+	if _, err := branch.sync.SyncNow(ctx, "central"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := central.sync.SyncNow(ctx, "vendor"); err != nil {
+		t.Fatal(err)
+	}
+	var rep adminapi.SitesComplianceReport
+	if st := vendor.call("GET", "/api/v1/reports/compliance/sites", nil, &rep); st != 200 {
+		t.Fatalf("sites report: %d", st)
+	}
+	ids := map[string]string{}
+	for _, s := range []*site{vendor, central, branch} {
+		id, _ := s.db.ServerID(ctx)
+		ids[id] = map[*site]string{vendor: "vendor", central: "central", branch: "branch"}[s]
+	}
+	var got []string
+	var br patchgate.SiteCompliance
+	for _, sc := range rep.Sites {
+		got = append(got, ids[sc.ServerID])
+		if ids[sc.ServerID] == "branch" {
+			br = sc
+		}
+	}
+	if len(got) != 3 || got[0] != "vendor" || !slices.Contains(got, "central") || !slices.Contains(got, "branch") {
+		t.Fatalf("sites %v, want the vendor first, then central and branch", got)
+	}
+	if len(br.Rows) != 1 || br.Rows[0].UpdateID != "hf1" || br.Rows[0].Group != "all" || br.Rows[0].Hosts != 1 || br.Rows[0].Needed != 1 {
+		t.Errorf("branch rows %+v", br.Rows)
+	}
+	centralID, _ := central.db.ServerID(ctx)
+	if br.Via != centralID {
+		t.Errorf("branch summary via %s, want central %s", br.Via, centralID)
+	}
+
+	// A report naming a site outside the sending chain is refused.
+	tok := vendor.downstreamToken("probe")
+	body, _ := json.Marshal(adminapi.SiteComplianceReport{Sites: []patchgate.SiteCompliance{{ServerID: "srv-00000000000000ee", Name: "x", GeneratedAt: time.Now()}}})
+	req, _ := http.NewRequest("POST", vendor.http.URL+"/api/v1/feed/compliance", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set(patchgate.HeaderServerChain, "srv-00000000000000ff")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb agentapi.ErrorBody
+	json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(eb.Message, "sites[0].server_id") {
+		t.Errorf("report for a site outside the chain: %d %+v", resp.StatusCode, eb)
 	}
 }

@@ -371,3 +371,39 @@ func (a *adminCLI) syncStatusCmd() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
 	return cmd
 }
+
+// allSitesCompliance prints report compliance --all-sites: one table per
+// site, this server first.
+func (a *adminCLI) allSitesCompliance(cmd *cobra.Command, q url.Values) error {
+	raw, err := a.get(cmd.Context(), "/api/v1/reports/compliance/sites", q)
+	if err != nil {
+		return err
+	}
+	var rep adminapi.SitesComplianceReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return unexpectedAnswer(err)
+	}
+	out := cmd.OutOrStdout()
+	return a.show(out, raw, func() error {
+		for i, sc := range rep.Sites {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			line := fmt.Sprintf("site %s (%s), computed %s", cleanCell(sc.Name), sc.ServerID, relativeTime(sc.GeneratedAt, a.now()))
+			if i == 0 {
+				line += ", this server"
+			} else if sc.Via != "" {
+				line += ", via " + sc.Via
+			}
+			fmt.Fprintln(out, line)
+			if len(sc.Rows) == 0 {
+				fmt.Fprintln(out, "  no approved updates")
+				continue
+			}
+			if err := writeComplianceTable(out, sc.Rows); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

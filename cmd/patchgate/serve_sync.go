@@ -44,6 +44,7 @@ func newSyncer(o *serveOptions, db patchgate.Store, cs *content.Store, srv *serv
 	sy := upstream.New(upstream.Config{
 		Store: db, Content: cs, Logger: log,
 		Chain:           srv.ChainFor,
+		Compliance:      srv.LocalSiteCompliance,
 		OnChange:        srv.Invalidate,
 		PageSize:        o.Sync.PageSize,
 		Parallel:        o.Sync.Parallel,

@@ -114,3 +114,15 @@ CREATE TABLE sync_runs (
 );
 CREATE INDEX sync_runs_upstream ON sync_runs (upstream, started_at);
 CREATE INDEX sync_runs_started ON sync_runs (started_at);
+
+-- site_compliance: the compliance summaries downstream sites rolled up to
+-- this server, replaced per sending downstream (via) at each report.
+CREATE TABLE site_compliance (
+    server_id    TEXT NOT NULL PRIMARY KEY,
+    name         TEXT NOT NULL,
+    via          TEXT NOT NULL,
+    generated_at TEXT NOT NULL,
+    received_at  TEXT NOT NULL,
+    rows         TEXT NOT NULL -- JSON []ComplianceRow
+);
+CREATE INDEX site_compliance_via ON site_compliance (via);
