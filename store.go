@@ -158,5 +158,6 @@ type Store interface {
 	ReleaseStore
 	UpstreamStore
 	SiteStore
+	CleanupStore
 	Close() error
 }

@@ -77,6 +77,7 @@ var Routes = []Route{
 	{"GET", "/api/v1/sync/runs/{id}", patchgate.RoleViewer},
 	{"POST", "/api/v1/feed/compliance", patchgate.RoleDownstream},
 	{"GET", "/api/v1/reports/compliance/sites", patchgate.RoleViewer},
+	{"POST", "/api/v1/cleanup", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -357,3 +357,46 @@ payloads: [{name: fix.sh, installer: exec, args: ["--from-vendor"]}]
 		t.Fatalf("a loop through the chain was not refused: %s", out)
 	}
 }
+
+// TestCleanup: `patchgate cleanup` removes a withdrawn update and the
+// content only it used; --dry-run removes nothing; content a remaining
+// update uses stays.
+func TestCleanup(t *testing.T) {
+	s := startServe(t, filepath.Join(t.TempDir(), "data"))
+	work := t.TempDir()
+	for _, id := range []string{"hf1", "hf2"} {
+		writeFile(t, filepath.Join(work, id+".sh"), "#!/bin/sh\necho "+id+"\n", 0o755)
+		writeFile(t, filepath.Join(work, id+".yaml"), "id: "+id+"\ntitle: fix "+id+"\nkind: hotfix\nseverity: low\nproducts: [{name: app}]\nreboot: never\npayloads: [{name: "+id+".sh, installer: exec}]\n", 0o644)
+		s.run(t, false, "update", "add", filepath.Join(work, id+".yaml"), "--payload", filepath.Join(work, id+".sh"), "--post", "--force", "--reason", "test")
+	}
+	s.run(t, false, "update", "withdraw", "hf1", "--reason", "bricks the router")
+	object := func(id string) string {
+		data, _ := os.ReadFile(filepath.Join(work, id+".sh"))
+		sum := sha256.Sum256(data)
+		h := hex.EncodeToString(sum[:])
+		return filepath.Join(s.data, "content", "sha256", h[:2], h)
+	}
+	if out := s.run(t, false, "cleanup"); !strings.Contains(out, "nothing to remove") {
+		t.Fatalf("cleanup of a fresh withdrawal with the default age: %s", out)
+	}
+	var res adminapi.CleanupResponse
+	s.runJSON(t, &res, "cleanup", "--older-than", "0s", "--dry-run")
+	if !res.DryRun || len(res.Updates) != 1 || res.Updates[0].UpdateID != "hf1" || len(res.Content) != 1 {
+		t.Fatalf("dry run: %+v", res)
+	}
+	if _, err := os.Stat(object("hf1")); err != nil {
+		t.Fatalf("dry run removed content: %v", err)
+	}
+	if out := s.run(t, false, "cleanup", "--older-than", "0s"); !strings.Contains(out, "removed 1 update(s) and 1 content object(s)") {
+		t.Fatalf("cleanup said: %s", out)
+	}
+	if _, err := os.Stat(object("hf1")); !os.IsNotExist(err) {
+		t.Errorf("content of the removed update left: %v", err)
+	}
+	if _, err := os.Stat(object("hf2")); err != nil {
+		t.Errorf("content of a posted update removed: %v", err)
+	}
+	if out := s.run(t, true, "update", "show", "hf1"); !strings.Contains(out, "not found") {
+		t.Errorf("removed update still shown: %s", out)
+	}
+}

@@ -64,6 +64,7 @@ func (s *Server) upstreamHandlers() map[string]http.HandlerFunc {
 		"GET /api/v1/sync/runs/{id}":           s.syncRun,
 		"POST /api/v1/feed/compliance":         s.receiveSiteCompliance,
 		"GET /api/v1/reports/compliance/sites": s.sitesCompliance,
+		"POST /api/v1/cleanup":                 s.cleanup,
 	}
 }
 

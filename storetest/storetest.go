@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"ApplySync", testApplySync},
 		{"SyncRuns", testSyncRuns},
 		{"SiteCompliance", testSiteCompliance},
+		{"DeleteUpdates", testDeleteUpdates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

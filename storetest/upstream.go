@@ -302,3 +302,56 @@ func testSiteCompliance(t *testing.T, s patchgate.Store) {
 		t.Errorf("after the sites moved: %+v", got)
 	}
 }
+
+// testDeleteUpdates: only withdrawn or superseded updates are removed,
+// with their revisions, approvals and feed entry; the payloads of every
+// revision are listed.
+func testDeleteUpdates(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	putUpdate(t, s, newUpdate("HF-1"))
+	rev := newUpdate("HF-1")
+	rev.Payloads[0].SHA256 = strings.Repeat("b", 64)
+	putUpdate(t, s, rev)
+	putUpdate(t, s, newUpdate("HF-2"))
+	post(t, s, "HF-1")
+	post(t, s, "HF-2")
+	_, err := s.TransitionUpdate(ctx, "HF-1", []patchgate.UpdateStatus{patchgate.StatusPosted}, patchgate.StatusWithdrawn, false, t0, newEvent(patchgate.EventUpdateWithdrawn))
+	must(t, err, "withdraw")
+	createGroup(t, s, "prod")
+	must(t, s.SetApprovals(ctx, []patchgate.Approval{{UpdateID: "HF-1", Group: "prod", Action: patchgate.ActionDecline, CreatedAt: t0}}, newEvent(patchgate.EventApproved)), "SetApprovals")
+	pays, err := s.RevisionPayloads(ctx)
+	must(t, err, "RevisionPayloads")
+	if len(pays) != 3 || pays[0].UpdateID != "HF-1" || pays[1].SHA256 != strings.Repeat("b", 64) || pays[1].Revision != 2 {
+		t.Errorf("revision payloads %+v", pays)
+	}
+	ev := newEvent(patchgate.EventCleanup)
+	removed, err := s.DeleteUpdates(ctx, []string{"HF-1", "HF-2", "nope"}, ev)
+	must(t, err, "DeleteUpdates")
+	same(t, "removed", removed, []string{"HF-1"})
+	if _, err := s.GetUpdate(ctx, "HF-1"); !patchgate.IsNotFound(err) {
+		t.Errorf("removed update still there: %v", err)
+	}
+	if _, err := s.GetUpdate(ctx, "HF-2"); err != nil {
+		t.Errorf("posted update removed: %v", err)
+	}
+	as, err := s.ListApprovals(ctx)
+	must(t, err, "ListApprovals")
+	if len(as) != 0 {
+		t.Errorf("approvals of a removed update left: %+v", as)
+	}
+	es, _, _, err := s.FeedChanges(ctx, 0, 10)
+	must(t, err, "FeedChanges")
+	if got := feedIDs(es); got != "HF-2:posted" {
+		t.Errorf("feed after removal %s", got)
+	}
+	pays, err = s.RevisionPayloads(ctx)
+	must(t, err, "RevisionPayloads")
+	if len(pays) != 1 || pays[0].UpdateID != "HF-2" {
+		t.Errorf("payloads after removal %+v", pays)
+	}
+	findEvent(t, s, ev.ID)
+	// Put again after removal: a fresh update, revision 1.
+	if u := putUpdate(t, s, newUpdate("HF-1")); u.Revision != 1 {
+		t.Errorf("re-added update at revision %d", u.Revision)
+	}
+}

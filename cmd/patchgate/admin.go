@@ -41,6 +41,7 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.releaseCmd(),
 		a.upstreamCmd(),
 		a.syncCmd(),
+		a.cleanupCmd(),
 	)
 }
 
