@@ -159,5 +159,6 @@ type Store interface {
 	UpstreamStore
 	SiteStore
 	CleanupStore
+	ReplicaStore
 	Close() error
 }

@@ -42,6 +42,8 @@ type Upstream struct {
 	Products      []string      `json:"products,omitempty"`
 	Kinds         []Kind        `json:"kinds,omitempty"`
 	Content       ContentPolicy `json:"content"`
+	// Mode replica takes groups, approvals and windows from the upstream.
+	Mode UpstreamMode `json:"mode"`
 	// Cursor is the feed position up to which everything is stored.
 	Cursor int64 `json:"cursor"`
 	// Ancestors is the chain of server ids above this server through the
@@ -102,6 +104,12 @@ func (u *Upstream) Validate() error {
 	}
 	if !u.Content.Valid() {
 		return Invalid("content", "must be on-approval or immediate, not %q", u.Content)
+	}
+	if u.Mode == "" {
+		u.Mode = ModeAutonomous
+	}
+	if !u.Mode.Valid() {
+		return Invalid("mode", "must be autonomous or replica, not %q", u.Mode)
 	}
 	return nil
 }
@@ -298,6 +306,8 @@ type SyncRun struct {
 	Counts     SyncCounts    `json:"counts"`
 	Cursor     int64         `json:"cursor"`
 	Error      string        `json:"error,omitempty"`
+	// Policy is what a replica took from its upstream.
+	Policy *ReplicaApplied `json:"policy,omitempty"`
 	// Progress of a running sync: entries seen of an estimated total.
 	Done  int `json:"done,omitempty"`
 	Total int `json:"total,omitempty"`

@@ -78,6 +78,7 @@ var Routes = []Route{
 	{"POST", "/api/v1/feed/compliance", patchgate.RoleDownstream},
 	{"GET", "/api/v1/reports/compliance/sites", patchgate.RoleViewer},
 	{"POST", "/api/v1/cleanup", patchgate.RoleAdmin},
+	{"GET", "/api/v1/feed/policy", patchgate.RoleDownstream},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

@@ -34,6 +34,9 @@ type AddUpstreamRequest struct {
 	Products      []string                `json:"products,omitempty"`
 	Kinds         []patchgate.Kind        `json:"kinds,omitempty"`
 	Content       patchgate.ContentPolicy `json:"content,omitempty"`
+	// Mode replica takes groups, approvals and windows from this
+	// upstream (read-only here); autonomous (default) keeps them local.
+	Mode patchgate.UpstreamMode `json:"mode,omitempty"`
 }
 
 // UpstreamInfo is an upstream as the API shows it (never its token) with
@@ -77,6 +80,13 @@ type SitesComplianceReport struct {
 	Sites       []patchgate.SiteCompliance `json:"sites"`
 }
 
+// ReplicaPolicyPage is GET /api/v1/feed/policy: what replicas take from
+// this server.
+type ReplicaPolicyPage struct {
+	ServerID string `json:"server_id"`
+	patchgate.ReplicaPolicy
+}
+
 func init() {
 	for k, d := range map[string]doc{
 		"GET /api/v1/feed/changes":             {summary: "Change feed of the released catalog for downstream servers: posted (latest revision), revised, superseded and withdrawn updates after a cursor; header X-Patchgate-Chain carries the requesting chain of server ids (a loop is refused)", query: []string{"cursor", "limit"}, response: FeedPage{}},
@@ -86,6 +96,7 @@ func init() {
 		"POST /api/v1/sync":                    {summary: "Start syncing one upstream or all; runs in the background", request: SyncRequest{}, response: SyncStarted{}},
 		"GET /api/v1/sync/status":              {summary: "Upstreams, sync history (newest first, with progress and last error) and conflicts", query: []string{"upstream", "limit"}, response: SyncStatus{}},
 		"GET /api/v1/sync/runs/{id}":           {summary: "One sync run with its progress", response: patchgate.SyncRun{}},
+		"GET /api/v1/feed/policy":              {summary: "Groups, approvals (of released updates) and windows, for downstream servers in replica mode", response: ReplicaPolicyPage{}},
 		"POST /api/v1/feed/compliance":         {summary: "A downstream rolls up its compliance summary and those of the sites below it (each in the X-Patchgate-Chain header)", request: SiteComplianceReport{}},
 		"GET /api/v1/reports/compliance/sites": {summary: "Compliance of every site: this server, then the summaries downstreams rolled up", query: []string{"group", "update"}, response: SitesComplianceReport{}},
 	} {

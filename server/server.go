@@ -262,7 +262,7 @@ func (s *Server) Handler() http.Handler {
 		if !ok {
 			panic("server: no handler for route " + key)
 		}
-		mux.Handle(key, s.requireRole(rt.Role, h))
+		mux.Handle(key, s.requireRole(rt.Role, s.replicaGuard(key, h)))
 		delete(admin, key)
 	}
 	if len(admin) != 0 {

@@ -65,6 +65,7 @@ func (s *Server) upstreamHandlers() map[string]http.HandlerFunc {
 		"POST /api/v1/feed/compliance":         s.receiveSiteCompliance,
 		"GET /api/v1/reports/compliance/sites": s.sitesCompliance,
 		"POST /api/v1/cleanup":                 s.cleanup,
+		"GET /api/v1/feed/policy":              s.feedPolicy,
 	}
 }
 
@@ -209,6 +210,37 @@ func (s *Server) ancestors(ctx context.Context, self string) ([]string, error) {
 	return patchgate.BuildChain(self, above), nil
 }
 
+// feedChain checks the chain of server ids of a feed request: it must not
+// loop back to this server or the servers above it. It records the
+// requester's chain and returns this server's id and ancestors; on a
+// refusal it has answered the request.
+func (s *Server) feedChain(w http.ResponseWriter, r *http.Request) (self string, ancestors []string, ok bool) {
+	ctx := r.Context()
+	chain, err := patchgate.ParseChain(r.Header.Get(patchgate.HeaderServerChain))
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	if self, err = s.store.ServerID(ctx); err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	if ancestors, err = s.ancestors(ctx, self); err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	if err := patchgate.CheckLoop(ancestors, chain); err != nil {
+		s.log.Warn("refused a feed request that would loop", "chain", strings.Join(chain, ","), "actor", actor(r))
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	if err := s.store.RecordDownstream(ctx, chain[0], chain, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return "", nil, false
+	}
+	return self, ancestors, true
+}
+
 func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -230,28 +262,8 @@ func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	chain, err := patchgate.ParseChain(r.Header.Get(patchgate.HeaderServerChain))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	self, err := s.store.ServerID(ctx)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ancestors, err := s.ancestors(ctx, self)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := patchgate.CheckLoop(ancestors, chain); err != nil {
-		s.log.Warn("refused a feed request that would loop", "chain", strings.Join(chain, ","), "actor", actor(r))
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.store.RecordDownstream(ctx, chain[0], chain, s.now()); err != nil {
-		s.writeError(w, r, err)
+	self, ancestors, ok := s.feedChain(w, r)
+	if !ok {
 		return
 	}
 	entries, next, remaining, err := s.store.FeedChanges(ctx, cursor, limit)
@@ -298,7 +310,7 @@ func (s *Server) addUpstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := patchgate.Upstream{Name: req.Name, URL: strings.TrimRight(strings.TrimSpace(req.URL), "/"), Token: strings.TrimSpace(req.Token),
-		Products: req.Products, Kinds: req.Kinds, Content: req.Content, CreatedAt: s.now().UTC(), CreatedBy: actor(r)}
+		Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, CreatedAt: s.now().UTC(), CreatedBy: actor(r)}
 	if req.CAFingerprint != "" {
 		fp, err := pki.NormalizeFingerprint(req.CAFingerprint)
 		if err != nil {

@@ -133,10 +133,23 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	}
 	products, _ := json.Marshal(u.Products)
 	kinds, _ := json.Marshal(u.Kinds)
+	if u.Mode == "" {
+		u.Mode = patchgate.ModeAutonomous
+	}
 	return db.write(ctx, "sqlite: add upstream", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, cursor, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), fmtTime(u.CreatedAt), u.CreatedBy)
+		if u.Mode == patchgate.ModeReplica {
+			var other string
+			err := tx.QueryRowContext(ctx, `SELECT name FROM upstreams WHERE mode = 'replica'`).Scan(&other)
+			if err == nil {
+				return patchgate.Errorf(patchgate.CodeConflict, "this server is already a replica of upstream %s: it can follow one upstream's policy only", other)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, created_at, created_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), string(u.Mode), fmtTime(u.CreatedAt), u.CreatedBy)
 		if err != nil {
 			return err
 		}
@@ -147,14 +160,15 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	})
 }
 
-const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, cursor, ancestors, created_at, created_by`
+const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, ancestors, created_at, created_by`
 
 func scanUpstream(sc interface{ Scan(...any) error }) (patchgate.Upstream, error) {
 	var u patchgate.Upstream
-	var products, kinds, content, ancestors, created string
-	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &u.Cursor, &ancestors, &created, &u.CreatedBy); err != nil {
+	var products, kinds, content, mode, ancestors, created string
+	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &mode, &u.Cursor, &ancestors, &created, &u.CreatedBy); err != nil {
 		return u, err
 	}
+	u.Mode = patchgate.UpstreamMode(mode)
 	if err := json.Unmarshal([]byte(ancestors), &u.Ancestors); err != nil {
 		return u, err
 	}

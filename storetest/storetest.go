@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"SyncRuns", testSyncRuns},
 		{"SiteCompliance", testSiteCompliance},
 		{"DeleteUpdates", testDeleteUpdates},
+		{"ApplyReplicaPolicy", testApplyReplicaPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

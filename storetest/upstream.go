@@ -107,7 +107,7 @@ func testDownstreamChains(t *testing.T, s patchgate.Store) {
 func newUpstream(name string) patchgate.Upstream {
 	return patchgate.Upstream{Name: name, URL: "https://" + name + ".example.org:8443", CAFingerprint: strings.Repeat("ab", 32),
 		Token: "pgt.0123456789ab.secret", Products: []string{"cisco.ucce"}, Kinds: []patchgate.Kind{patchgate.KindHotfix},
-		Content: patchgate.ContentOnApproval, CreatedAt: t0, CreatedBy: "storetest"}
+		Content: patchgate.ContentOnApproval, Mode: patchgate.ModeAutonomous, CreatedAt: t0, CreatedBy: "storetest"}
 }
 
 // testUpstreams: add, get (with the token), list, remove; a name twice
@@ -354,4 +354,62 @@ func testDeleteUpdates(t *testing.T, s patchgate.Store) {
 	if u := putUpdate(t, s, newUpdate("HF-1")); u.Revision != 1 {
 		t.Errorf("re-added update at revision %d", u.Revision)
 	}
+}
+
+// testApplyReplicaPolicy: groups, approvals and windows become the
+// policy's (host memberships of kept groups stay; approvals of updates not
+// held are skipped); the same digest again changes nothing.
+func testApplyReplicaPolicy(t *testing.T, s patchgate.Store) {
+	ctx := t.Context()
+	must(t, s.AddUpstream(ctx, newUpstream("central"), newEvent(patchgate.EventUpstreamChange)), "AddUpstream")
+	putUpdate(t, s, newUpdate("HF-1"))
+	post(t, s, "HF-1")
+	createGroup(t, s, "tills")
+	createGroup(t, s, "local")
+	enroll(t, s, "h1", "tills")
+	must(t, s.SetApprovals(ctx, []patchgate.Approval{{UpdateID: "HF-1", Group: "local", Action: patchgate.ActionInstall, CreatedAt: t0}}, newEvent(patchgate.EventApproved)), "SetApprovals")
+	p := patchgate.ReplicaPolicy{
+		Groups:    []patchgate.Group{{Name: "tills", Description: "from central", CreatedAt: t0}, {Name: "kiosks", CreatedAt: t0}},
+		Approvals: []patchgate.Approval{{UpdateID: "HF-1", Group: "tills", Action: patchgate.ActionInstall, CreatedBy: "token:central-admin", CreatedAt: t0}, {UpdateID: "NOT-HERE", Group: "all", Action: patchgate.ActionDecline, CreatedAt: t0}},
+		Windows:   []patchgate.Window{{Group: "kiosks", Schedule: "0 22 * * *", Duration: 2 * time.Hour, TimeZone: "UTC", UpdatedAt: t0}},
+	}
+	ev := newEvent(patchgate.EventReplicaPolicy)
+	got, err := s.ApplyReplicaPolicy(ctx, "central", p, "digest-1", ev)
+	must(t, err, "ApplyReplicaPolicy")
+	same(t, "applied", got, patchgate.ReplicaApplied{Changed: true, Groups: 2, Approvals: 1, Windows: 1, Skipped: 1})
+	findEvent(t, s, ev.ID)
+	groups, err := s.ListGroups(ctx)
+	must(t, err, "ListGroups")
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+		if g.Name == "tills" && (g.Hosts != 1 || g.Description != "from central") {
+			t.Errorf("kept group %+v: the host stays assigned", g)
+		}
+	}
+	same(t, "groups", names, []string{"all", "kiosks", "tills"})
+	as, err := s.ListApprovals(ctx)
+	must(t, err, "ListApprovals")
+	if len(as) != 1 || as[0].Group != "tills" || as[0].CreatedBy != "token:central-admin" {
+		t.Errorf("approvals %+v", as)
+	}
+	ws, err := s.ListWindows(ctx)
+	must(t, err, "ListWindows")
+	if len(ws) != 1 || ws[0].Group != "kiosks" {
+		t.Errorf("windows %+v", ws)
+	}
+	before := len(allEvents(t, s))
+	got, err = s.ApplyReplicaPolicy(ctx, "central", p, "digest-1", newEvent(patchgate.EventReplicaPolicy))
+	must(t, err, "ApplyReplicaPolicy again")
+	if got.Changed || len(allEvents(t, s)) != before {
+		t.Errorf("the same policy again: %+v", got)
+	}
+	_, err = s.ApplyReplicaPolicy(ctx, "nope", p, "d", newEvent(patchgate.EventReplicaPolicy))
+	wantNotFound(t, err, "ApplyReplicaPolicy of an unknown upstream")
+	// One replica upstream at most.
+	r := newUpstream("r1")
+	r.Mode = patchgate.ModeReplica
+	must(t, s.AddUpstream(ctx, r, newEvent(patchgate.EventUpstreamChange)), "AddUpstream replica")
+	r.Name = "r2"
+	wantCode(t, s.AddUpstream(ctx, r, newEvent(patchgate.EventUpstreamChange)), patchgate.CodeConflict, "a second replica upstream")
 }

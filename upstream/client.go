@@ -117,6 +117,41 @@ func (c *client) feed(ctx context.Context, cursor int64, limit int, chain []stri
 	return page, int64(len(data)), nil
 }
 
+// policy reads the upstream's replica policy.
+func (c *client) policy(ctx context.Context, chain []string) (patchgate.ReplicaPolicy, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.up.URL+"/api/v1/feed/policy", nil)
+	if err != nil {
+		return patchgate.ReplicaPolicy{}, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.up.Token)
+	req.Header.Set(patchgate.HeaderServerChain, strings.Join(chain, ","))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return patchgate.ReplicaPolicy{}, 0, fmt.Errorf("upstream %s: %w", c.up.Name, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return patchgate.ReplicaPolicy{}, 0, c.errorFrom(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
+	if err != nil {
+		return patchgate.ReplicaPolicy{}, 0, fmt.Errorf("upstream %s: reading the policy: %w", c.up.Name, err)
+	}
+	if len(data) > maxPageBytes {
+		return patchgate.ReplicaPolicy{}, 0, fmt.Errorf("upstream %s: policy exceeds %d bytes", c.up.Name, maxPageBytes)
+	}
+	var page adminapi.ReplicaPolicyPage
+	if err := json.Unmarshal(data, &page); err != nil {
+		return patchgate.ReplicaPolicy{}, 0, fmt.Errorf("upstream %s: malformed policy: %v", c.up.Name, err)
+	}
+	if err := patchgate.ValidateReplicaPolicy(page.ReplicaPolicy); err != nil {
+		return patchgate.ReplicaPolicy{}, 0, fmt.Errorf("upstream %s: %w", c.up.Name, err)
+	}
+	return page.ReplicaPolicy, int64(len(data)), nil
+}
+
 // postCompliance rolls compliance summaries up to the upstream.
 func (c *client) postCompliance(ctx context.Context, chain []string, sites []patchgate.SiteCompliance) error {
 	data, err := json.Marshal(adminapi.SiteComplianceReport{Sites: sites})

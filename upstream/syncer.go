@@ -3,7 +3,9 @@ package upstream
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -279,6 +281,46 @@ func (s *Syncer) SyncNow(ctx context.Context, name string) (patchgate.SyncRun, e
 	return rec, nil
 }
 
+// replicate takes the upstream's groups, approvals and windows.
+func (s *Syncer) replicate(ctx context.Context, u patchgate.Upstream, r *run) error {
+	cl, err := newClient(u)
+	if err != nil {
+		return err
+	}
+	self, err := s.cfg.Store.ServerID(ctx)
+	if err != nil {
+		return err
+	}
+	chain := []string{self}
+	if s.cfg.Chain != nil {
+		if chain, err = s.cfg.Chain(ctx); err != nil {
+			return err
+		}
+	}
+	p, n, err := cl.policy(ctx, chain)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	applied, err := s.cfg.Store.ApplyReplicaPolicy(ctx, u.Name, p, hex.EncodeToString(sum[:]),
+		patchgate.Event{ID: "ev-policy-" + r.rec.ID, Time: s.now(), Type: patchgate.EventReplicaPolicy, Actor: "upstream:" + u.Name})
+	if err != nil {
+		return err
+	}
+	if applied.Changed {
+		s.cfg.OnChange()
+	}
+	r.mu.Lock()
+	r.rec.Policy = &applied
+	r.rec.Counts.Bytes += n
+	r.mu.Unlock()
+	return nil
+}
+
 // rollUp sends this server's compliance summary and those its downstreams
 // sent it to upstream u.
 func (s *Syncer) rollUp(ctx context.Context, u patchgate.Upstream) error {
@@ -325,6 +367,9 @@ func (s *Syncer) execute(ctx context.Context, u patchgate.Upstream, r *run) {
 		s.mu.Unlock()
 	}()
 	err := s.pull(ctx, u, r)
+	if err == nil && u.Mode == patchgate.ModeReplica {
+		err = s.replicate(ctx, u, r)
+	}
 	if err == nil {
 		if rerr := s.rollUp(ctx, u); rerr != nil {
 			// The catalog is synced; the roll-up is retried next time.

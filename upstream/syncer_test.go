@@ -551,3 +551,81 @@ func TestComplianceRollsUpTheChain(t *testing.T) {
 		t.Errorf("report for a site outside the chain: %d %+v", resp.StatusCode, eb)
 	}
 }
+
+func TestReplicaTakesGroupsApprovalsAndWindows(t *testing.T) {
+	ctx := t.Context()
+	central, branch := newSite(t, 2), newSite(t, 2)
+	central.publish("hf1", "cisco.ucce", patchgate.KindHotfix, []byte("one"))
+	central.publish("hf2", "cisco.ucce", patchgate.KindHotfix, []byte("two"))
+	central.publish("other", "openssl", patchgate.KindSecurity, []byte("three"))
+	central.call("POST", "/api/v1/groups", adminapi.CreateGroupRequest{Name: "tills", Description: "shop tills"}, nil)
+	central.call("POST", "/api/v1/approvals", adminapi.ApproveRequest{Updates: []string{"hf1", "other"}, Group: "tills", Action: patchgate.ActionInstall}, nil)
+	central.call("POST", "/api/v1/approvals", adminapi.ApproveRequest{Updates: []string{"hf2"}, Group: "all", Action: patchgate.ActionDecline}, nil)
+	var eb agentapi.ErrorBody
+	if st := central.call("PUT", "/api/v1/windows/tills", adminapi.SetWindowRequest{Schedule: "0 22 * * *", Duration: "2h", TimeZone: "UTC"}, &eb); st != 200 {
+		t.Fatalf("window: %d %+v", st, eb)
+	}
+	// The branch's own group goes: groups come from the central site.
+	branch.call("POST", "/api/v1/groups", adminapi.CreateGroupRequest{Name: "local-only"}, nil)
+	branch.follow(central, "central", func(r *adminapi.AddUpstreamRequest) {
+		r.Mode, r.Products = patchgate.ModeReplica, []string{"cisco.ucce"}
+	})
+	run, err := branch.sync.SyncNow(ctx, "central")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := run.Policy; p == nil || !p.Changed || p.Groups != 1 || p.Approvals != 2 || p.Skipped != 1 || p.Windows != 1 {
+		t.Fatalf("policy applied %+v, want 1 group, 2 approvals (1 skipped: filtered out), 1 window", run.Policy)
+	}
+	groups, _ := branch.db.ListGroups(ctx)
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	if strings.Join(names, ",") != "all,tills" {
+		t.Errorf("branch groups %v", names)
+	}
+	as, _ := branch.db.ListApprovals(ctx)
+	if len(as) != 2 {
+		t.Errorf("branch approvals %+v", as)
+	}
+	ws, _ := branch.db.ListWindows(ctx)
+	if len(ws) != 1 || ws[0].Group != "tills" || ws[0].Schedule != "0 22 * * *" {
+		t.Errorf("branch windows %+v", ws)
+	}
+	// Read-only here.
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/api/v1/approvals"}, {"DELETE", "/api/v1/approvals/tills/hf1"}, {"POST", "/api/v1/groups"},
+		{"DELETE", "/api/v1/groups/tills"}, {"PUT", "/api/v1/windows/tills"}, {"DELETE", "/api/v1/windows/tills"},
+	} {
+		var eb agentapi.ErrorBody
+		if st := branch.call(c.method, c.path, map[string]any{}, &eb); st != 409 || !strings.Contains(eb.Message, "replica") {
+			t.Errorf("%s %s on a replica: %d %+v, want 409", c.method, c.path, st, eb)
+		}
+	}
+	// Unchanged policy: nothing applied, no event.
+	run, err = branch.sync.SyncNow(ctx, "central")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Policy == nil || run.Policy.Changed {
+		t.Errorf("unchanged policy applied again: %+v", run.Policy)
+	}
+	if n := len(eventsOf(t, branch, patchgate.EventReplicaPolicy)); n != 1 {
+		t.Errorf("%d replica.policy events, want 1", n)
+	}
+	// A change upstream follows.
+	central.call("DELETE", "/api/v1/approvals/tills/hf1", nil, nil)
+	if _, err := branch.sync.SyncNow(ctx, "central"); err != nil {
+		t.Fatal(err)
+	}
+	if as, _ := branch.db.ListApprovals(ctx); len(as) != 1 || as[0].UpdateID != "hf2" {
+		t.Errorf("after the unapproval upstream: %+v", as)
+	}
+	// One replica upstream only.
+	other := newSite(t, 2)
+	req := adminapi.AddUpstreamRequest{Name: "other", URL: other.http.URL, Token: other.downstreamToken("x"), Mode: patchgate.ModeReplica}
+	if st := branch.call("POST", "/api/v1/upstreams", req, &eb); st != 409 {
+		t.Errorf("second replica upstream: %d %+v", st, eb)
+	}
+}

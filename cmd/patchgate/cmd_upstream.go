@@ -36,9 +36,9 @@ shown again. The upstream's CA is pinned by fingerprint, as the agent does.`,
 func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 	var req adminapi.AddUpstreamRequest
 	var kinds []string
-	var content string
+	var content, mode string
 	cmd := &cobra.Command{
-		Use:   "add NAME --url URL --token T --ca-fingerprint FP [--product P...] [--kind K...] [--content on-approval|immediate]",
+		Use:   "add NAME --url URL --token T --ca-fingerprint FP [--product P...] [--kind K...] [--content on-approval|immediate] [--mode autonomous|replica]",
 		Short: "Add an upstream to sync from",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,11 +62,15 @@ func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 				}
 				req.Kinds = append(req.Kinds, patchgate.Kind(k))
 			}
+			req.Mode = patchgate.UpstreamMode(mode)
+			if !req.Mode.Valid() {
+				return patchgate.Invalid("--mode", "must be autonomous or replica, not %q", mode)
+			}
 			req.Content = patchgate.ContentPolicy(content)
 			if !req.Content.Valid() {
 				return patchgate.Invalid("--content", "must be on-approval or immediate, not %q", content)
 			}
-			u := patchgate.Upstream{Name: req.Name, URL: req.URL, Token: req.Token, CAFingerprint: req.CAFingerprint, Products: req.Products, Kinds: req.Kinds, Content: req.Content}
+			u := patchgate.Upstream{Name: req.Name, URL: req.URL, Token: req.Token, CAFingerprint: req.CAFingerprint, Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode}
 			if err := u.Validate(); err != nil {
 				return flagError(err)
 			}
@@ -94,6 +98,7 @@ func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 	f.StringSliceVar(&req.Products, "product", nil, "sync only updates for these products (repeatable)")
 	f.StringSliceVar(&kinds, "kind", nil, "sync only updates of these kinds (repeatable): "+joinKinds())
 	f.StringVar(&content, "content", string(patchgate.ContentOnApproval), "when to fetch payloads: on-approval or immediate")
+	f.StringVar(&mode, "mode", string(patchgate.ModeAutonomous), "autonomous (own groups, approvals, windows) or replica (the upstream's, read-only here; hosts assigned here)")
 	return cmd
 }
 
@@ -136,7 +141,7 @@ func (a *adminCLI) upstreamListCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			return a.show(out, raw, func() error {
-				t := newTextTable(out, "NAME", "URL", "FILTERS", "CONTENT", "CURSOR", "LAST SYNC")
+				t := newTextTable(out, "NAME", "URL", "MODE", "FILTERS", "CONTENT", "CURSOR", "LAST SYNC")
 				for _, u := range list {
 					var filters []string
 					if len(u.Products) > 0 {
@@ -153,7 +158,7 @@ func (a *adminCLI) upstreamListCmd() *cobra.Command {
 					if u.LastRun != nil {
 						last = string(u.LastRun.Status) + " " + relativeTime(u.LastRun.StartedAt, a.now())
 					}
-					t.row(u.Name, u.URL, joinOr(filters, "all"), string(u.Content), strconv.FormatInt(u.Cursor, 10), last)
+					t.row(u.Name, u.URL, string(u.Mode), joinOr(filters, "all"), string(u.Content), strconv.FormatInt(u.Cursor, 10), last)
 				}
 				return t.flush()
 			})

@@ -60,6 +60,8 @@ CREATE TABLE upstreams (
     content        TEXT    NOT NULL,
     cursor         BIGINT  NOT NULL DEFAULT 0,
     ancestors      TEXT    NOT NULL DEFAULT '[]', -- JSON []string: server ids above, the upstream's first
+    mode           TEXT    NOT NULL DEFAULT 'autonomous', -- or replica: groups, approvals, windows from it
+    policy_digest  TEXT    NOT NULL DEFAULT '', -- of the replica policy last applied
     created_at     TEXT    NOT NULL,
     created_by     TEXT    NOT NULL DEFAULT ''
 );
