@@ -400,3 +400,47 @@ func TestCleanup(t *testing.T) {
 		t.Errorf("removed update still shown: %s", out)
 	}
 }
+
+// TestReplicaChain: vendor → central site → branch replica. The central
+// site approves the vendor's hotfix for its group; the branch, a replica,
+// takes the group and the approval; an agent at the branch installs the
+// hotfix. Approving at the branch is refused.
+func TestReplicaChain(t *testing.T) {
+	dir, work := t.TempDir(), t.TempDir()
+	vendor := startServe(t, filepath.Join(dir, "vendor"))
+	central := startServe(t, filepath.Join(dir, "central"))
+	branch := startServe(t, filepath.Join(dir, "branch"))
+	marker := filepath.Join(work, "installed")
+	writeFile(t, filepath.Join(work, "fix.sh"), "#!/bin/sh\necho replica > "+marker+"\n", 0o755)
+	writeFile(t, filepath.Join(work, "hf8.yaml"), "id: ucce-7.2.1-hf8\ntitle: fix\nkind: hotfix\nseverity: critical\nproducts: [{name: cisco.ucce}]\nreboot: never\npayloads: [{name: fix.sh, installer: exec}]\n", 0o644)
+	vendor.run(t, false, "update", "add", filepath.Join(work, "hf8.yaml"), "--payload", filepath.Join(work, "fix.sh"), "--post", "--force", "--reason", "vendor release")
+
+	var tok adminapi.CreateTokenResponse
+	vendor.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "central")
+	central.run(t, false, "upstream", "add", "vendor", "--url", vendor.url, "--token", tok.Secret, "--ca-fingerprint", vendor.fingerprint)
+	central.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "branch")
+	branch.run(t, false, "upstream", "add", "central", "--url", central.url, "--token", tok.Secret, "--ca-fingerprint", central.fingerprint, "--mode", "replica")
+	central.run(t, false, "sync", "now")
+	central.run(t, false, "group", "create", "tills")
+	central.run(t, false, "approve", "ucce-7.2.1-hf8", "--group", "tills")
+
+	var res adminapi.SyncStarted
+	branch.runJSON(t, &res, "sync", "now")
+	if len(res.Runs) != 1 || res.Runs[0].Counts.New != 1 || res.Runs[0].Policy == nil || res.Runs[0].Policy.Approvals != 1 {
+		t.Fatalf("branch sync: %+v", res.Runs)
+	}
+	if out := branch.run(t, true, "approve", "ucce-7.2.1-hf8", "--group", "all"); !strings.Contains(out, "replica") {
+		t.Fatalf("approving at a replica: %s", out)
+	}
+	var enrol adminapi.CreateTokenResponse
+	branch.runJSON(t, &enrol, "token", "create", "--enroll", "--group", "tills", "--uses", "1")
+	dpkg := filepath.Join(work, "dpkg")
+	os.MkdirAll(dpkg, 0o755)
+	writeFile(t, filepath.Join(dpkg, "status"), "", 0o644)
+	writeFile(t, filepath.Join(work, "machine-id"), "machine-till2\n", 0o600)
+	branch.run(t, false, "agent", "--enroll-token", enrol.Secret, "--state", filepath.Join(work, "agent"), "--product", "cisco.ucce=7.2(1)",
+		"--hostname", "till2", "--machine-id-file", filepath.Join(work, "machine-id"), "--dpkg-admindir", dpkg, "--once", "--log-level", "warn")
+	if got, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(got)) != "replica" {
+		t.Fatalf("the replica's agent did not install the hotfix approved at the central site: %q %v", got, err)
+	}
+}

@@ -524,8 +524,16 @@ func (db *DB) StartSyncRun(ctx context.Context, r patchgate.SyncRun) error {
 func (db *DB) FinishSyncRun(ctx context.Context, r patchgate.SyncRun, ev patchgate.Event) error {
 	counts, _ := json.Marshal(r.Counts)
 	return db.write(ctx, "sqlite: finish sync run", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE sync_runs SET status = ?, finished_at = ?, counts = ?, cursor = ?, error = ? WHERE id = ?`,
-			string(r.Status), fmtTime(r.FinishedAt), string(counts), r.Cursor, r.Error, r.ID)
+		policy := ""
+		if r.Policy != nil {
+			b, err := json.Marshal(r.Policy)
+			if err != nil {
+				return err
+			}
+			policy = string(b)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE sync_runs SET status = ?, finished_at = ?, counts = ?, cursor = ?, error = ?, done = ?, policy = ? WHERE id = ?`,
+			string(r.Status), fmtTime(r.FinishedAt), string(counts), r.Cursor, r.Error, r.Done, policy, r.ID)
 		if err != nil {
 			return err
 		}
@@ -547,7 +555,7 @@ func (db *DB) SyncRuns(ctx context.Context, upstream string, limit int) ([]patch
 		where = append(where, "upstream = ?")
 		args = append(args, upstream)
 	}
-	q := `SELECT id, upstream, status, trigger, started_at, finished_at, counts, cursor, error FROM sync_runs`
+	q := `SELECT id, upstream, status, trigger, started_at, finished_at, counts, cursor, error, done, policy FROM sync_runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -561,10 +569,19 @@ func (db *DB) SyncRuns(ctx context.Context, upstream string, limit int) ([]patch
 	out := []patchgate.SyncRun{}
 	for rows.Next() {
 		var r patchgate.SyncRun
-		var status, started, counts string
+		var status, started, counts, policy string
 		var finished sql.NullString
-		if err := rows.Scan(&r.ID, &r.Upstream, &status, &r.Trigger, &started, &finished, &counts, &r.Cursor, &r.Error); err != nil {
+		if err := rows.Scan(&r.ID, &r.Upstream, &status, &r.Trigger, &started, &finished, &counts, &r.Cursor, &r.Error, &r.Done, &policy); err != nil {
 			return nil, patchgate.Internal(err, "sqlite: sync runs")
+		}
+		if policy != "" {
+			r.Policy = &patchgate.ReplicaApplied{}
+			if err := json.Unmarshal([]byte(policy), r.Policy); err != nil {
+				return nil, patchgate.Internal(err, "sqlite: sync runs")
+			}
+		}
+		if r.Status != patchgate.SyncRunning {
+			r.Total = r.Done
 		}
 		r.Status = patchgate.SyncRunStatus(status)
 		if r.StartedAt, err = parseTime(started); err != nil {

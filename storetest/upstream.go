@@ -266,6 +266,8 @@ func testSyncRuns(t *testing.T, s patchgate.Store) {
 	must(t, s.StartSyncRun(ctx, r2), "StartSyncRun")
 	r1.Status, r1.FinishedAt, r1.Cursor, r1.Error = patchgate.SyncFailed, t0.Add(2*time.Minute), 7, "upstream vendor answered 401"
 	r1.Counts = patchgate.SyncCounts{New: 3, Bytes: 99}
+	r1.Done, r1.Total = 5, 5
+	r1.Policy = &patchgate.ReplicaApplied{Changed: true, Groups: 2}
 	ev := newEvent(patchgate.EventSyncFailed)
 	must(t, s.FinishSyncRun(ctx, r1, ev), "FinishSyncRun")
 	findEvent(t, s, ev.ID)

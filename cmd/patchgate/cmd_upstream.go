@@ -313,7 +313,21 @@ func writeSyncRuns(w io.Writer, runs []patchgate.SyncRun, now time.Time, history
 		}
 		t.row(cells...)
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if p := r.Policy; p != nil && !history {
+			what := "unchanged"
+			if p.Changed {
+				what = fmt.Sprintf("%d groups, %d approvals (%d for updates not held here skipped), %d windows", p.Groups, p.Approvals, p.Skipped, p.Windows)
+			}
+			if _, err := fmt.Fprintf(w, "replica policy from %s: %s\n", r.Upstream, what); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (a *adminCLI) syncStatusCmd() *cobra.Command {

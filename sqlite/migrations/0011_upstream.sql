@@ -112,7 +112,9 @@ CREATE TABLE sync_runs (
     finished_at TEXT,
     counts      TEXT   NOT NULL DEFAULT '{}', -- JSON SyncCounts
     cursor      BIGINT NOT NULL DEFAULT 0,
-    error       TEXT   NOT NULL DEFAULT ''
+    error       TEXT   NOT NULL DEFAULT '',
+    done        INTEGER NOT NULL DEFAULT 0, -- feed entries seen
+    policy      TEXT   NOT NULL DEFAULT '' -- JSON ReplicaApplied of a replica's run
 );
 CREATE INDEX sync_runs_upstream ON sync_runs (upstream, started_at);
 CREATE INDEX sync_runs_started ON sync_runs (started_at);
