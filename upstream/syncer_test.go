@@ -629,3 +629,42 @@ func TestReplicaTakesGroupsApprovalsAndWindows(t *testing.T) {
 		t.Errorf("second replica upstream: %d %+v", st, eb)
 	}
 }
+
+func TestUpstreamTokenNeverShown(t *testing.T) {
+	up, down := newSite(t, 2), newSite(t, 2)
+	tok := up.downstreamToken("branch")
+	var eb agentapi.ErrorBody
+	if st := down.call("POST", "/api/v1/upstreams", adminapi.AddUpstreamRequest{Name: "central", URL: up.http.URL, Token: tok}, &eb); st != 201 {
+		t.Fatalf("add: %d %+v", st, eb)
+	}
+	for _, path := range []string{"/api/v1/upstreams", "/api/v1/sync/status"} {
+		var raw json.RawMessage
+		down.call("GET", path, nil, &raw)
+		if strings.Contains(string(raw), tok) || strings.Contains(string(raw), `"token"`) {
+			t.Errorf("%s shows the token: %s", path, raw)
+		}
+	}
+	// Refused input names the field; nothing is stored.
+	for _, c := range []struct {
+		req   adminapi.AddUpstreamRequest
+		field string
+	}{
+		{adminapi.AddUpstreamRequest{Name: "x", URL: "https://h:1", Token: tok}, "ca_fingerprint"},
+		{adminapi.AddUpstreamRequest{Name: "x", URL: "https://h:1", Token: tok, CAFingerprint: "zz"}, "ca_fingerprint"},
+		{adminapi.AddUpstreamRequest{Name: "x", URL: "gopher://h", Token: tok}, "url"},
+		{adminapi.AddUpstreamRequest{Name: "X Y", URL: up.http.URL, Token: tok}, "name"},
+		{adminapi.AddUpstreamRequest{Name: "x", URL: up.http.URL}, "token"},
+		{adminapi.AddUpstreamRequest{Name: "x", URL: up.http.URL, Token: tok, Content: "sometimes"}, "content"},
+		{adminapi.AddUpstreamRequest{Name: "x", URL: up.http.URL, Token: tok, Mode: "mirror"}, "mode"},
+		{adminapi.AddUpstreamRequest{Name: "central", URL: up.http.URL, Token: tok}, "already exists"},
+	} {
+		var eb agentapi.ErrorBody
+		st := down.call("POST", "/api/v1/upstreams", c.req, &eb)
+		if st/100 != 4 || !strings.Contains(eb.Message, c.field) {
+			t.Errorf("%+v: %d %+v, want 4xx naming %s", c.req, st, eb, c.field)
+		}
+	}
+	if ups, _ := down.db.Upstreams(t.Context()); len(ups) != 1 {
+		t.Errorf("refused upstreams stored: %+v", ups)
+	}
+}
