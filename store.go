@@ -160,5 +160,9 @@ type Store interface {
 	OwnerStore
 	RuleStore
 	GroupTreeStore
+	UpstreamStore
+	SiteStore
+	PurgeStore
+	ReplicaStore
 	Close() error
 }

@@ -251,11 +251,14 @@ const (
 	RoleApprover  Role = "approver"
 	RolePublisher Role = "publisher"
 	RoleViewer    Role = "viewer"
+	// RoleDownstream is a downstream server's token: it reads the change
+	// feed and content, nothing else (not even what viewers read).
+	RoleDownstream Role = "downstream"
 )
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool {
-	return r == RoleAdmin || r == RoleApprover || r == RolePublisher || r == RoleViewer
+	return r == RoleAdmin || r == RoleApprover || r == RolePublisher || r == RoleViewer || r == RoleDownstream
 }
 
 // Allows reports whether a token with role r may act where need is required:

@@ -90,6 +90,17 @@ var Routes = []Route{
 	{"POST", "/api/v1/rules/run", patchgate.RoleApprover},
 	{"PUT", "/api/v1/groups/{name}/parent", patchgate.RoleAdmin},
 	{"PUT", "/api/v1/groups/{name}/reboot-policy", patchgate.RoleAdmin},
+	{"GET", "/api/v1/feed/changes", patchgate.RoleDownstream},
+	{"GET", "/api/v1/upstreams", patchgate.RoleViewer},
+	{"POST", "/api/v1/upstreams", patchgate.RoleAdmin},
+	{"DELETE", "/api/v1/upstreams/{name}", patchgate.RoleAdmin},
+	{"POST", "/api/v1/sync", patchgate.RoleAdmin},
+	{"GET", "/api/v1/sync/status", patchgate.RoleViewer},
+	{"GET", "/api/v1/sync/runs/{id}", patchgate.RoleViewer},
+	{"POST", "/api/v1/feed/compliance", patchgate.RoleDownstream},
+	{"GET", "/api/v1/reports/compliance/sites", patchgate.RoleViewer},
+	{"POST", "/api/v1/cleanup", patchgate.RoleAdmin},
+	{"GET", "/api/v1/feed/policy", patchgate.RoleDownstream},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

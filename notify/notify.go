@@ -249,7 +249,7 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 	if len(subs) > 0 {
 		for _, ev := range evs {
 			switch {
-			case ev.Type == patchgate.EventUpdateRevised || ev.Type == patchgate.EventUpdatePosted:
+			case ev.Type == patchgate.EventUpdateRevised || ev.Type == patchgate.EventUpdatePosted || ev.Type == patchgate.EventUpdateSynced:
 				// A fix is news when it is posted (update.posted: "added",
 				// or "revised" for a later revision) and when a posted fix
 				// is revised in words only (update.revised while it stays
@@ -282,6 +282,10 @@ func (d *Dispatcher) enqueuePage(ctx context.Context) (more bool, err error) {
 					continue
 				}
 				name := ev.Type
+				if ev.Type == patchgate.EventUpdateSynced {
+					// New on this server from its upstream: news as a post is.
+					name = patchgate.NotifyUpdateAdded
+				}
 				if ev.Type == patchgate.EventUpdatePosted {
 					name = patchgate.NotifyUpdateAdded
 					if u.Revision > 1 {

@@ -66,3 +66,32 @@ func TestOnlyPostedFixesAreNews(t *testing.T) {
 		t.Fatalf("reposting a revision: %d and %d mails, want 3 and 1 (it is revised, not new)", count("all@example.org"), count("new@example.org"))
 	}
 }
+
+// TestSyncedFixesAreNews: a fix a site server synced from its upstream
+// arrives posted (update.synced) and is news as "new", even at a later
+// upstream revision.
+func TestSyncedFixesAreNews(t *testing.T) {
+	f := newFixture(t)
+	f.subscribe(t, patchgate.Subscription{ID: "s-new", Address: "new@example.org", Events: []string{patchgate.NotifyUpdateAdded}})
+	f.subscribe(t, patchgate.Subscription{ID: "s-db", Address: "db@example.org", Products: []string{"postgres"}})
+	d := New(f.cfg)
+	ctx := t.Context()
+	u := patchgate.Update{ID: "VEN-7", Title: "Vendor fix 7", Kind: patchgate.KindHotfix, Severity: patchgate.SeverityCritical, Reboot: patchgate.RebootNever,
+		Products: []patchgate.ProductConstraint{{Name: "openssl"}},
+		Payloads: []patchgate.Payload{{Name: "p.sh", Size: 1, SHA256: strings.Repeat("a", 64), Installer: patchgate.InstallerExec}}}
+	if _, _, err := f.db.PutUpdate(ctx, u, patchgate.Event{Type: patchgate.EventUpdateAdded, Time: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.TransitionUpdate(ctx, "VEN-7", []patchgate.UpdateStatus{patchgate.StatusReceived}, patchgate.StatusPosted, true, f.clock.Now(),
+		patchgate.Event{Type: patchgate.EventUpdateSynced, Time: f.clock.Now(), Detail: "revision 1 from upstream vendor (posted)"}); err != nil {
+		t.Fatal(err)
+	}
+	round(t, d)
+	ms := f.sink.To("new@example.org")
+	if len(ms) != 1 || !strings.Contains(ms[0].Header.Get("Subject"), "new critical hotfix VEN-7") {
+		t.Fatalf("new@ got %d mail(s) for a synced fix", len(ms))
+	}
+	if n := len(f.sink.To("db@example.org")); n != 0 {
+		t.Fatalf("a postgres subscriber got %d mail(s) about openssl", n)
+	}
+}

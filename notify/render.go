@@ -67,7 +67,7 @@ func (d *Dispatcher) render(ctx context.Context, dl patchgate.Delivery) (message
 	seen := map[string]int{}
 	for _, ev := range dl.Events {
 		switch ev.Type {
-		case patchgate.EventUpdateAdded, patchgate.EventUpdateRevised, patchgate.EventUpdatePosted:
+		case patchgate.EventUpdateAdded, patchgate.EventUpdateRevised, patchgate.EventUpdatePosted, patchgate.EventUpdateSynced:
 			u, err := d.store.GetUpdate(ctx, ev.UpdateID)
 			if patchgate.IsNotFound(err) {
 				continue
@@ -81,7 +81,7 @@ func (d *Dispatcher) render(ctx context.Context, dl patchgate.Delivery) (message
 			}
 			f := fix{ID: u.ID, Title: u.Title, Kind: string(u.Kind), Severity: string(u.Severity),
 				Products: strings.Join(products, ", "), CVEs: strings.Join(u.CVEs, ", "),
-				Revision: u.Revision, Revised: u.Revision > 1}
+				Revision: u.Revision, Revised: u.Revision > 1 && ev.Type != patchgate.EventUpdateSynced}
 			if i, ok := seen[u.ID]; ok {
 				data.Fixes[i] = f
 				continue

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -188,7 +189,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	switch req.Kind {
 	case patchgate.TokenAPI:
 		if !req.Role.Valid() {
-			s.writeError(w, r, patchgate.Invalid("role", "must be admin, approver, publisher or viewer, not %q", req.Role))
+			s.writeError(w, r, patchgate.Invalid("role", "must be admin, approver, publisher, viewer or downstream, not %q", req.Role))
 			return
 		}
 		if req.Group != "" || req.Mode != "" || req.Uses != nil {
@@ -418,6 +419,9 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.invalidate()
+	if s.sync != nil && req.Action == patchgate.ActionInstall {
+		s.sync.Approved(req.Updates)
+	}
 	if err := s.startTesting(ctx, r, toTesting, req.Group); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -505,35 +509,42 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) compliance(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	q := r.URL.Query()
-	hosts, err := s.store.ListHosts(ctx)
+	rows, now, err := s.complianceReport(r.Context(), q.Get("group"), q.Get("update"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.ComplianceReport{GeneratedAt: now, Rows: rows})
+}
+
+// complianceRows computes this server's compliance per update × group
+// (filters: "" = all).
+func (s *Server) complianceReport(ctx context.Context, group, update string) ([]patchgate.ComplianceRow, time.Time, error) {
+	hosts, err := s.store.ListHosts(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	for i := range hosts {
 		s.lastCheckin(&hosts[i])
 	}
 	deps, err := s.store.ListDeployments(ctx, "")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, time.Time{}, err
 	}
 	snap, err := s.snapshot(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, time.Time{}, err
 	}
 	now := s.now().UTC()
 	rows := patchgate.Compliance(patchgate.ComplianceInput{
 		Catalog: snap.catalog, Approvals: snap.list, Hosts: hosts, Deployments: deps, Now: now, Tree: snap.tree,
-		Group: q.Get("group"), UpdateID: q.Get("update"),
+		Group: group, UpdateID: update,
 	})
 	if rows == nil {
 		rows = []patchgate.ComplianceRow{}
 	}
-	writeJSON(w, http.StatusOK, adminapi.ComplianceReport{GeneratedAt: now, Rows: rows})
+	return rows, now, nil
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {

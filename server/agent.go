@@ -256,5 +256,10 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, patchgate.Invalid("sha256", "must be 64 lowercase hex characters"))
 		return
 	}
+	// Content of a synced update not fetched yet comes from upstream first.
+	if _, err := s.fetchMissingContent(ctx, sha); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.content.Serve(w, r, sha)
 }

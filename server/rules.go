@@ -120,6 +120,10 @@ func (s *Server) ruleInput(ctx context.Context) (patchgate.RuleInput, error) {
 func (s *Server) runRules(ctx context.Context) ([]patchgate.RuleDecision, error) {
 	s.rulesMu.Lock()
 	defer s.rulesMu.Unlock()
+	// A replica's approvals come from its upstream, whose rules made them.
+	if replica, err := s.isReplica(ctx); err != nil || replica {
+		return []patchgate.RuleDecision{}, err
+	}
 	in, err := s.ruleInput(ctx)
 	if err != nil || len(in.Rules) == 0 {
 		return []patchgate.RuleDecision{}, err

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -103,7 +104,10 @@ type Server struct {
 	jobsCfg     NotifyJobsConfig
 	jobs        notifyJobs
 	rulesIv     time.Duration
-	rulesMu     sync.Mutex // one rule run at a time
+	rulesMu     sync.Mutex  // one rule run at a time
+	sync        SyncService // upstream sync; nil = none
+	// rulesAfterSync: a rule run after a sync is queued (see Synced).
+	rulesAfterSync atomic.Bool
 }
 
 // New returns a server for cfg.
@@ -307,13 +311,14 @@ func (s *Server) Handler() http.Handler {
 	maps.Copy(admin, s.advisoryHandlers())
 	maps.Copy(admin, s.ruleHandlers())
 	maps.Copy(admin, s.groupTreeHandlers())
+	maps.Copy(admin, s.upstreamHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]
 		if !ok {
 			panic("server: no handler for route " + key)
 		}
-		mux.Handle(key, s.requireRole(rt.Role, h))
+		mux.Handle(key, s.requireRole(rt.Role, s.replicaGuard(key, h)))
 		delete(admin, key)
 	}
 	if len(admin) != 0 {

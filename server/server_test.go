@@ -152,7 +152,7 @@ func (e *env) checkin(cred, etag string, inv patchgate.Inventory) (int, string, 
 func TestRouteRoles(t *testing.T) {
 	e := newEnv(t)
 	tokens := map[patchgate.Role]string{patchgate.RoleAdmin: e.admin}
-	for _, r := range []patchgate.Role{patchgate.RoleApprover, patchgate.RolePublisher, patchgate.RoleViewer} {
+	for _, r := range []patchgate.Role{patchgate.RoleApprover, patchgate.RolePublisher, patchgate.RoleViewer, patchgate.RoleDownstream} {
 		tokens[r] = e.token(r)
 	}
 	path := func(p string) string {

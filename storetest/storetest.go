@@ -79,6 +79,15 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"RuleApprovals", testRuleApprovals},
 		{"RolloutFailedHostRetries", testRolloutFailedHostRetries},
 		{"GroupTree", testGroupTree},
+		{"ServerID", testServerID},
+		{"FeedChanges", testFeedChanges},
+		{"DownstreamChains", testDownstreamChains},
+		{"Upstreams", testUpstreams},
+		{"ApplySync", testApplySync},
+		{"SyncRuns", testSyncRuns},
+		{"SiteCompliance", testSiteCompliance},
+		{"DeleteUpdates", testDeleteUpdates},
+		{"ApplyReplicaPolicy", testApplyReplicaPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,6 +41,9 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.releaseCmd(),
 		a.advisoryCmd(),
 		a.ruleCmd(),
+		a.upstreamCmd(),
+		a.syncCmd(),
+		a.purgeCmd(),
 	)
 }
 

@@ -21,9 +21,9 @@ func (a *adminCLI) reportCmd() *cobra.Command {
 
 func (a *adminCLI) reportComplianceCmd() *cobra.Command {
 	var group, update string
-	var asCSV bool
+	var asCSV, allSites bool
 	cmd := &cobra.Command{
-		Use:   "compliance [--group G] [--update U] [--json|--csv]",
+		Use:   "compliance [--group G] [--update U] [--all-sites] [--json|--csv]",
 		Short: "Count, per update and group, the hosts in each deployment state",
 		Long: `Count, per update and group, the hosts in each deployment state.
 
@@ -47,6 +47,12 @@ install it by hand.`,
 			q := url.Values{}
 			setQuery(q, "group", group)
 			setQuery(q, "update", update)
+			if allSites {
+				if asCSV {
+					return patchgate.Invalid("--csv", "cannot be combined with --all-sites")
+				}
+				return a.allSitesCompliance(cmd, q)
+			}
 			raw, err := a.get(cmd.Context(), "/api/v1/reports/compliance", q)
 			if err != nil {
 				return err
@@ -66,5 +72,6 @@ install it by hand.`,
 	f.StringVar(&group, "group", "", "only this group")
 	f.StringVar(&update, "update", "", "only this update")
 	f.BoolVar(&asCSV, "csv", false, "print CSV with a header row")
+	f.BoolVar(&allSites, "all-sites", false, "every site: this server, then the summaries its downstream servers rolled up")
 	return cmd
 }

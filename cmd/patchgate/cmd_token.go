@@ -47,7 +47,7 @@ keeps only its hash.
   token create --enroll [--group G] [--mode automatic|manual] [--expires 24h] [--uses N] [--name N]
       an enrolment token: agents enrol with it and join group G.
       Without --expires it expires after 24h; --expires never keeps it.
-  token create --role admin|approver|publisher|viewer --name NAME [--expires D]
+  token create --role admin|approver|publisher|viewer|downstream --name NAME [--expires D]
       an API token for the admin CLI and API. Without --expires it never expires.
 
 Durations are like 90m, 72h or 30d.`,
@@ -83,7 +83,7 @@ Durations are like 90m, 72h or 30d.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.enroll, "enroll", false, "create an enrolment token for agents")
-	fl.StringVar(&f.role, "role", "", "create an API token with this role: admin, approver, publisher or viewer")
+	fl.StringVar(&f.role, "role", "", "create an API token with this role: admin, approver, publisher, viewer or downstream (a downstream server)")
 	fl.StringVar(&f.name, "name", "", "a name for people (required for API tokens; shown in the audit log)")
 	fl.StringVar(&f.group, "group", "", "enrolment tokens: hosts enrolled with it join this group")
 	fl.StringVar(&f.mode, "mode", "", "enrolment tokens: mode of the hosts, automatic or manual (default: the agent's)")
@@ -126,7 +126,7 @@ func (f tokenCreateFlags) request() (adminapi.CreateTokenRequest, error) {
 	} else {
 		req.Kind = patchgate.TokenAPI
 		if !patchgate.Role(f.role).Valid() {
-			return req, patchgate.Invalid("--role", "must be admin, approver, publisher or viewer, not %q", f.role)
+			return req, patchgate.Invalid("--role", "must be admin, approver, publisher, viewer or downstream, not %q", f.role)
 		}
 		req.Role = patchgate.Role(f.role)
 		if strings.TrimSpace(f.name) == "" {

@@ -47,6 +47,7 @@ type serveOptions struct {
 	// RulesInterval: how often the approval rules run (0 = only on
 	// posting and on demand).
 	RulesInterval time.Duration
+	Sync          syncOptions
 }
 
 func newServeCmd() *cobra.Command {
@@ -84,6 +85,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&o.CleanupAge, "cleanup-age", "30d", "how long after being superseded an update no host needs is declined by the cleanup job (e.g. 30d, 720h)")
 	f.DurationVar(&o.RulesInterval, "rules-interval", time.Minute, "run the automatic approval rules this often (0: only when updates are posted and on demand)")
 	addNotifyFlags(f, &o.Notify)
+	addSyncFlags(f, &o.Sync)
 	return cmd
 }
 
@@ -120,6 +122,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if rulesIv == 0 {
 		rulesIv = -1 // server.Config: negative = no periodic runs
 	}
+	if err := o.Sync.check(); err != nil {
+		return err
+	}
 	if o.Retention < 0 {
 		return errors.New("--event-retention must not be negative (0 keeps events for ever)")
 	}
@@ -150,6 +155,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
 		RulesInterval: rulesIv})
 	ns.cfg.StatusReport = srv.StatusReport
+	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
@@ -230,6 +236,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	bgDone := make(chan struct{})
 	go func() { srv.Run(bg); close(bgDone) }()
+	syncDone := make(chan struct{})
+	go func() { syncer.Run(bg); close(syncDone) }()
 	notifyDone := ns.start(bg, url)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -243,6 +251,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	stopBg()
 	<-bgDone
+	<-syncDone
 	<-notifyDone
 	srv.Close()
 	if errors.Is(err, http.ErrServerClosed) {
