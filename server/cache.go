@@ -36,8 +36,11 @@ type snapshotCache struct {
 }
 
 // invalidate must be called after a change that can alter plans has
-// committed.
-func (s *Server) invalidate() { s.snap.gen.Add(1) }
+// committed. It wakes the held check-ins (long polls) too.
+func (s *Server) invalidate() {
+	s.snap.gen.Add(1)
+	s.holds.broadcast()
+}
 
 func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	g := s.snap.gen.Load()

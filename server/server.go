@@ -73,6 +73,7 @@ type Server struct {
 
 	snap  snapshotCache
 	hosts hostCache
+	holds holdHub
 	// Group commit of the check-in path's writes.
 	events      *groupCommitter[[]patchgate.Event, int]
 	inventories *groupCommitter[patchgate.InventoryRecord, struct{}]
@@ -210,6 +211,7 @@ func (s *Server) pruneEvents(ctx context.Context) {
 // Close stops the group committers; call it after the HTTP server has shut
 // down.
 func (s *Server) Close() {
+	s.holds.release()
 	s.events.close()
 	s.inventories.close()
 	s.enrolls.close()

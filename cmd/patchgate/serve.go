@@ -177,6 +177,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// Held check-ins (long polls) are answered at once on shutdown, or
+	// Shutdown would wait for them.
+	hs.RegisterOnShutdown(srv.ReleaseHolds)
 
 	abs, _ := filepath.Abs(o.Data)
 	fmt.Fprintf(out, "patchgate %s serving on %s\n", version, url)
