@@ -22,6 +22,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,6 +49,7 @@ type host struct {
 	tmpl               int
 	installed          []string // sorted
 	etag               string
+	planETag           string // ETag of the last plan the server sent: long polls hold on it
 	outbox             []patchgate.Event
 	savedETag          string // etag in the identity file
 	changed            bool   // installed differs from the identity file
@@ -169,7 +171,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			since = cfg.Clock()
 		}
 		t0 := time.Now()
-		sum.StoppedBy = r.checkinPhase(ctx)
+		if cfg.LongPoll > 0 {
+			sum.StoppedBy = r.longPollPhase(ctx)
+		} else {
+			sum.StoppedBy = r.checkinPhase(ctx)
+		}
 		sum.Seconds = time.Since(t0).Seconds()
 	}
 	stopProgress()
@@ -422,14 +428,20 @@ func (r *runner) dispatch(ctx context.Context, s *scheduler, work chan<- int32, 
 // cycle is one check-in cycle of a host, as the agent runs it: deliver
 // queued events, check in, carry out the plan, report, check in again.
 func (r *runner) cycle(ctx context.Context, h *host) {
+	r.cycleWait(ctx, ctx, h, 0)
+}
+
+// cycleWait is cycle whose check-in is a long poll held up to wait (with
+// holdCtx) on the last plan the host got; wait 0 is an ordinary cycle.
+func (r *runner) cycleWait(ctx, holdCtx context.Context, h *host, wait time.Duration) (notModified bool, err error) {
 	r.flush(ctx, h)
-	plan, etag, notModified, err := r.checkin(ctx, h)
+	plan, etag, notModified, err := r.checkinWait(holdCtx, h, wait)
 	if err != nil || notModified {
-		return
+		return notModified, err
 	}
 	if plan.Manual || len(plan.Items) == 0 {
 		h.etag = etag
-		return
+		return false, nil
 	}
 	failed := false
 	for _, item := range plan.Items {
@@ -457,21 +469,37 @@ func (r *runner) cycle(ctx context.Context, h *host) {
 			h.etag = ""
 		}
 	}
+	return false, nil
 }
 
 func (r *runner) checkin(ctx context.Context, h *host) (patchgate.Plan, string, bool, error) {
+	return r.checkinWait(ctx, h, 0)
+}
+
+// checkinWait checks in; with wait > 0 as a long poll on the last plan
+// the host got (h.planETag).
+func (r *runner) checkinWait(ctx context.Context, h *host, wait time.Duration) (patchgate.Plan, string, bool, error) {
 	t0 := time.Now()
-	cr, etag, notModified, err := r.api.Checkin(ctx, h.cred, h.etag, agentapi.CheckinRequest{Inventory: r.inventory(h)})
+	etag, ep200, ep304 := h.etag, EpCheckin200, EpCheckin304
+	if wait > 0 {
+		etag, ep200, ep304 = cmp.Or(h.planETag, h.etag), EpHold200, EpHold304
+		r.m.held.Add(1)
+		defer r.m.held.Add(-1)
+	}
+	cr, etag, notModified, err := r.api.CheckinWait(ctx, h.cred, etag, wait, agentapi.CheckinRequest{Inventory: r.inventory(h)})
 	d := time.Since(t0)
+	if err == nil && etag != "" {
+		h.planETag = etag
+	}
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
 			r.m.fail("checkin", err)
 		}
 	case notModified:
-		r.m.observe(EpCheckin304, d)
+		r.m.observe(ep304, d)
 	default:
-		r.m.observe(EpCheckin200, d)
+		r.m.observe(ep200, d)
 		if cr.Plan.HostID != "" && cr.Plan.HostID != h.id {
 			err = fmt.Errorf("the server sent the plan of host %s to host %s", cr.Plan.HostID, h.id)
 			r.m.fail("checkin", err)
@@ -641,10 +669,13 @@ func (r *runner) summarize(sum *Summary, since time.Time) {
 		sum.Interval = r.cfg.Interval.String()
 		sum.Jitter = r.cfg.Jitter
 		sum.StartSpread = r.cfg.StartSpread.String()
+		if r.cfg.LongPoll > 0 {
+			sum.LongPoll = r.cfg.LongPoll.String()
+		}
 	}
 	sum.Cycles = m.cycles.Load()
 	sum.Missed = m.missed.Load()
-	if sum.Mode == "interval" {
+	if sum.Mode == "interval" && r.cfg.LongPoll == 0 {
 		sum.LagP99Ms, sum.LagMaxMs = ms(m.lag.Quantile(0.99)), ms(m.lag.Max())
 	}
 	sum.Endpoints = m.endpoints(sum.Seconds, sum.EnrollSeconds)
