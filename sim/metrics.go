@@ -156,7 +156,7 @@ type Summary struct {
 	Interval    string  `json:"interval,omitempty"`
 	Jitter      float64 `json:"jitter,omitempty"`
 	StartSpread string  `json:"start_spread,omitempty"`
-	LongPoll    string  `json:"long_poll,omitempty"` // the hold asked for, long-poll mode
+	LongPoll    string  `json:"long_poll,omitempty"`   // the hold asked for, long-poll mode
 	TargetRate  float64 `json:"target_rate,omitempty"` // check-ins/s, rate mode
 	MaxInFlight int     `json:"max_in_flight"`
 	// Seconds is the length of the check-in phase.
