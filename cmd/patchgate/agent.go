@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/installer"
 	"github.com/patchgate/patchgate/pki"
 )
@@ -32,6 +33,7 @@ type agentOptions struct {
 	DpkgAdminDir   string
 	InstallTimeout time.Duration
 	LogLevel       string
+	LongPoll       time.Duration
 }
 
 func newAgentCmd(g *globalOptions) *cobra.Command {
@@ -44,7 +46,10 @@ func newAgentCmd(g *globalOptions) *cobra.Command {
 The first run enrols the host with --enroll-token and keeps its credential in
 --state; later runs reuse it (a state dir copied to another machine is
 detected and refused: use --re-enroll there). The agent then checks in every
---interval (with jitter), downloads approved payloads (resumable), verifies
+--interval (with jitter) and, in between, keeps a long-poll check-in open
+that the server answers as soon as the host's plan changes (--long-poll, up
+to 5m a time; 0 turns it off), so an approved hotfix starts within seconds.
+It downloads approved payloads (resumable), verifies
 size and sha256 before anything runs, installs them through the closed set of
 installers, and reports each step. Reports made while the server is
 unreachable are queued in --state and delivered later.
@@ -100,6 +105,7 @@ unreachable are queued in --state and delivered later.
 	f.StringVar(&o.DpkgAdminDir, "dpkg-admindir", "", "dpkg database to install into and detect products from (default /var/lib/dpkg)")
 	f.DurationVar(&o.InstallTimeout, "install-timeout", time.Hour, "longest one installer may run")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&o.LongPoll, "long-poll", agentapi.MaxWait, "between check-ins, keep a check-in open that the server holds up to this long and answers when the plan changes (1s to 5m; 0 = off: poll every --interval only)")
 	return cmd
 }
 
@@ -125,6 +131,13 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if o.LongPoll != 0 && (o.LongPoll < time.Second || o.LongPoll > agentapi.MaxWait) {
+		return cfg, fmt.Errorf("--long-poll: must be 0 (off) or between 1s and %s, not %s", agentapi.MaxWait, o.LongPoll)
+	}
+	var longPoll *http.Client
+	if o.LongPoll > 0 {
+		longPoll = pki.WithResponseHeaderTimeout(client, o.LongPoll+agentapi.HoldGrace)
+	}
 	if o.InstallTimeout <= 0 {
 		return cfg, errors.New("--install-timeout must be positive")
 	}
@@ -135,6 +148,7 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 		Installer:      installer.Config{DpkgRoot: o.DpkgRoot, DpkgAdminDir: o.DpkgAdminDir, DpkgForceNotRoot: o.DpkgRoot != ""},
 		InstallTimeout: o.InstallTimeout, Hostname: o.Hostname, MachineIDFile: o.MachineIDFile,
 		Interval: o.Interval, Jitter: o.Jitter, Version: version,
+		LongPoll: o.LongPoll, LongPollClient: longPoll,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }
