@@ -200,6 +200,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	}
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(hostID, groups, req.Inventory))
 	patchgate.ApplyWindows(&plan, now, windows)
+	patchgate.ApplyInstallEstimates(&plan, now, windows, snap.estimates)
 	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -27,6 +27,8 @@ type snapshot struct {
 	release    map[string]patchgate.UpdateStatus
 	testGroups []string
 	windowSnapshot
+	// estimates are the install-duration estimates (only with windows).
+	estimates patchgate.InstallEstimates
 }
 
 type snapshotCache struct {
@@ -83,9 +85,15 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	catalog := patchgate.NewCatalog(updates)
+	estimates, err := s.loadEstimates(ctx, &ws, catalog)
+	if err != nil {
+		return nil, err
+	}
 	snap := &snapshot{
 		gen:            g,
-		catalog:        patchgate.NewCatalog(updates),
+		estimates:      estimates,
+		catalog:        catalog,
 		approvals:      patchgate.NewApprovalIndex(approvals),
 		list:           approvals,
 		members:        members,

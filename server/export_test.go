@@ -10,3 +10,7 @@ func (s *Server) PruneEvents(ctx context.Context) { s.pruneEvents(ctx) }
 
 // ConsolidateAll runs the scheduled consolidation once.
 func (s *Server) ConsolidateAll(ctx context.Context) ([]string, error) { return s.consolidateAll(ctx) }
+
+// RefreshEstimates recomputes the install-duration estimates, as Run's
+// ticker does.
+func (s *Server) RefreshEstimates(ctx context.Context) { s.refreshEstimates(ctx) }

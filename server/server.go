@@ -147,6 +147,8 @@ func (s *Server) Run(ctx context.Context) {
 	defer sla.Stop()
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
+	estimates := time.NewTicker(estimateRefresh)
+	defer estimates.Stop()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -167,6 +169,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.runSLACheck(ctx)
 		case <-prune.C:
 			s.pruneEvents(ctx)
+		case <-estimates.C:
+			s.refreshEstimates(ctx)
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"TestGroups", testTestGroups},
 		{"SLAPolicy", testSLAPolicy},
 		{"SLAEventsOnce", testSLAEventsOnce},
+		{"RecentInstalls", testRecentInstalls},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

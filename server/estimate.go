@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/patchgate/patchgate"
+)
+
+// estimateRefresh is how often Run recomputes the estimates.
+const estimateRefresh = 10 * time.Minute
+
+// loadEstimates reads recent installs and estimates install durations
+// (patchgate.EstimateInstallDurations); only hosts with maintenance
+// windows need them, so without windows nothing is read.
+func (s *Server) loadEstimates(ctx context.Context, ws *windowSnapshot, catalog *patchgate.Catalog) (patchgate.InstallEstimates, error) {
+	if len(ws.windows) == 0 {
+		return patchgate.InstallEstimates{}, nil
+	}
+	samples, err := s.store.RecentInstalls(ctx, patchgate.EstimateSamples)
+	if err != nil {
+		return patchgate.InstallEstimates{}, err
+	}
+	return patchgate.EstimateInstallDurations(samples, func(id string) []patchgate.InstallerType {
+		u, ok := catalog.Get(id)
+		if !ok {
+			return nil
+		}
+		types := make([]patchgate.InstallerType, len(u.Payloads))
+		for i, p := range u.Payloads {
+			types[i] = p.Installer
+		}
+		return types
+	}), nil
+}
+
+// refreshEstimates recomputes the install-duration estimates from the
+// installs reported since the snapshot was built and, if they changed,
+// invalidates the plans (Run calls it periodically: reports alone do not
+// rebuild the snapshot).
+func (s *Server) refreshEstimates(ctx context.Context) {
+	snap, err := s.snapshot(ctx)
+	if err != nil {
+		s.log.Error("install-duration estimates: reading the snapshot failed", "err", err)
+		return
+	}
+	est, err := s.loadEstimates(ctx, &snap.windowSnapshot, snap.catalog)
+	if err != nil {
+		s.log.Error("install-duration estimates: reading past installs failed", "err", err)
+		return
+	}
+	if !est.Equal(snap.estimates) {
+		s.invalidate()
+	}
+}
