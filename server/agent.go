@@ -162,9 +162,15 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if holdEnd.IsZero() {
+			if !s.holds.begin(hostID) {
+				// A limit is reached (or the server is stopping): answer
+				// now, as without a wait.
+				w.Header().Set("ETag", etag)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			defer s.holds.end(hostID)
 			holdEnd = time.Now().Add(wait)
-			s.holds.held.Add(1)
-			defer s.holds.held.Add(-1)
 			extendDeadlines(w, r, holdEnd)
 		}
 		// Wake at the end of the hold, or earlier when the host's windows

@@ -49,7 +49,31 @@ func (s *Server) refreshEstimates(ctx context.Context) {
 		s.log.Error("install-duration estimates: reading past installs failed", "err", err)
 		return
 	}
-	if !est.Equal(snap.estimates) {
+	if changedMuch(est, snap.estimates) {
 		s.invalidate()
 	}
+}
+
+// changedMuch reports whether estimates differ enough to recompute every
+// plan (which also wakes every held check-in): an estimate appeared or
+// went, or moved by more than a minute and 10 %.
+func changedMuch(a, b patchgate.InstallEstimates) bool {
+	return mapChangedMuch(a.ByUpdate, b.ByUpdate) || mapChangedMuch(a.ByInstaller, b.ByInstaller)
+}
+
+func mapChangedMuch[K comparable](a, b map[K]patchgate.InstallEstimate) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok {
+			return true
+		}
+		diff := (x.Duration - y.Duration).Abs()
+		if diff > time.Minute && diff*10 > y.Duration {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,46 @@ type holdHub struct {
 	closed  bool
 	buckets map[int64]chan struct{} // Unix second → closed at that second
 	held    atomic.Int64
+	perHost map[string]int // held check-ins per host
+	max     int            // most held at once; 0 = DefaultMaxHeld
+}
+
+// Limits on held check-ins. Beyond them a check-in is answered at once,
+// as without a wait; the agent then backs off before its next long poll.
+const (
+	// DefaultMaxHeld bounds the check-ins held at once (each costs a
+	// connection and about 20 KB, see BENCHMARKS.md).
+	DefaultMaxHeld = 200_000
+	// maxHeldPerHost: an agent holds one; a few more cover a restart
+	// whose old connection the server has not seen close yet.
+	maxHeldPerHost = 4
+)
+
+// begin counts a held check-in of host, or says no when a limit is
+// reached; end undoes it.
+func (h *holdHub) begin(host string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.initLocked()
+	limit := h.max
+	if limit <= 0 {
+		limit = DefaultMaxHeld
+	}
+	if h.closed || h.held.Load() >= int64(limit) || h.perHost[host] >= maxHeldPerHost {
+		return false
+	}
+	h.perHost[host]++
+	h.held.Add(1)
+	return true
+}
+
+func (h *holdHub) end(host string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perHost[host]--; h.perHost[host] <= 0 {
+		delete(h.perHost, host)
+	}
+	h.held.Add(-1)
 }
 
 func (h *holdHub) initLocked() {
@@ -31,6 +71,7 @@ func (h *holdHub) initLocked() {
 		h.changed = make(chan struct{})
 		h.closing = make(chan struct{})
 		h.buckets = make(map[int64]chan struct{})
+		h.perHost = make(map[string]int)
 	}
 }
 

@@ -206,3 +206,26 @@ func TestLongPollServerTimeouts(t *testing.T) {
 		t.Errorf("held past the server's timeouts: %d %q, want 304", h.status, h.etag)
 	}
 }
+
+// TestLongPollLimits: a host holds at most a few check-ins at once, and
+// the server at most MaxHeldCheckins; beyond them check-ins are answered
+// at once.
+func TestLongPollLimits(t *testing.T) {
+	e := newEnv(t)
+	inv := patchgate.Inventory{Hostname: "w1", Mode: patchgate.ModeAutomatic}
+	_, cred := e.enroll("", inv)
+	_, etag, _ := e.checkin(cred, "", inv)
+	var chs []<-chan held
+	for range 4 {
+		chs = append(chs, holdCheckin(e.http.URL, cred, etag, "300", inv))
+	}
+	waitHeld(t, e, 4)
+	if h := recv(t, holdCheckin(e.http.URL, cred, etag, "300", inv)); h.status != 304 {
+		t.Errorf("fifth hold of one host: %d, want 304 at once", h.status)
+	}
+	e.srv.ReleaseHolds()
+	for _, ch := range chs {
+		recv(t, ch)
+	}
+	waitHeld(t, e, 0)
+}

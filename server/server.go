@@ -57,6 +57,9 @@ type Config struct {
 	SLAWarn time.Duration
 	// SLACheckInterval is how often Run checks the SLA (default 1m).
 	SLACheckInterval time.Duration
+	// MaxHeldCheckins bounds the long-poll check-ins held at once
+	// (default DefaultMaxHeld); beyond it check-ins are answered at once.
+	MaxHeldCheckins int
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -135,6 +138,7 @@ func New(cfg Config) *Server {
 	}, func(patchgate.InventoryRecord) int { return 1 }, 1000, cfg.NoGroupCommit)
 	s.enrolls = newGroupCommitter(cfg.Store.EnrollMany, func(patchgate.EnrollRecord) int { return 1 }, 500, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]hostEntry)
+	s.holds.max = cfg.MaxHeldCheckins
 	return s
 }
 

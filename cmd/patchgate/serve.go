@@ -40,6 +40,8 @@ type serveOptions struct {
 	Notify       notifyOptions
 	// SLAWarn: how long before an SLA deadline sla.approaching is raised.
 	SLAWarn time.Duration
+	// MaxHeld bounds the long-poll check-ins held at once.
+	MaxHeld int
 }
 
 func newServeCmd() *cobra.Command {
@@ -72,6 +74,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&o.TimeZone, "timezone", "Local", "the server's time zone for schedules, e.g. Europe/Paris")
 	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
+	f.IntVar(&o.MaxHeld, "max-held-checkins", server.DefaultMaxHeld, "most long-poll check-ins held open at once (about 20 KB each); beyond it agents are answered at once and back off")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	addNotifyFlags(f, &o.Notify)
 	return cmd
@@ -99,6 +102,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if o.MaxHeld < 1 {
+		return fmt.Errorf("--max-held-checkins: must be at least 1, not %d", o.MaxHeld)
+	}
 	if o.InsecureHTTP && o.TLSCert != "" {
 		return errors.New("--insecure-http and --tls-cert exclude each other")
 	}
@@ -119,7 +125,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		return err
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
-		SLAWarn: o.SLAWarn})
+		SLAWarn: o.SLAWarn, MaxHeldCheckins: o.MaxHeld})
 	adminToken, err := srv.BootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("creating the admin token: %w", err)
