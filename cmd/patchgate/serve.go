@@ -102,8 +102,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if o.MaxHeld < 1 {
-		return fmt.Errorf("--max-held-checkins: must be at least 1, not %d", o.MaxHeld)
+	if o.MaxHeld < 0 {
+		return fmt.Errorf("--max-held-checkins: must not be negative (0 = the default, %d), not %d", server.DefaultMaxHeld, o.MaxHeld)
 	}
 	if o.InsecureHTTP && o.TLSCert != "" {
 		return errors.New("--insecure-http and --tls-cert exclude each other")
