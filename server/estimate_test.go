@@ -67,6 +67,13 @@ func TestCheckinInstallEstimate(t *testing.T) {
 		!strings.Contains(it.InstallReason, "p90 of 3 past installs of HF-1") {
 		t.Errorf("30 minutes before the close: %+v", it)
 	}
+	// host show tells people the same.
+	hostID := resp.Plan.HostID
+	var detail adminapi.HostDetail
+	if st := e.call("GET", "/api/v1/hosts/"+hostID, e.admin, nil, &detail); st != 200 || len(detail.Plan.Items) != 1 ||
+		detail.Plan.Items[0].MayInstall() || detail.Plan.Items[0].InstallReason != it.InstallReason {
+		t.Errorf("host show: %d %+v", st, detail.Plan)
+	}
 	// Unchanged estimates do not invalidate plans.
 	_, etag, _ = e.checkin(cred, "", inv("late"))
 	e.srv.RefreshEstimates(context.Background())
