@@ -101,10 +101,12 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	// A long poll (agentapi.QueryWait) is held while the plan is the one
 	// the agent has: the wake channel is taken before the snapshot is
 	// read, so that a change in between is not missed.
-	wait, err := agentapi.ParseWait(r.URL.Query().Get(agentapi.QueryWait))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var wait time.Duration
+	if r.URL.RawQuery != "" { // parsing it costs the hot path an allocation
+		if wait, err = agentapi.ParseWait(r.URL.Query().Get(agentapi.QueryWait)); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	inm := r.Header.Get("If-None-Match")
 	var wake <-chan struct{}
