@@ -86,7 +86,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	catalog := patchgate.NewCatalog(updates)
-	estimates, err := s.loadEstimates(ctx, &ws, catalog)
+	estimates, err := s.currentEstimates(ctx, &ws, catalog)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,25 @@ func (s *Server) loadEstimates(ctx context.Context, ws *windowSnapshot, catalog 
 	}), nil
 }
 
+// currentEstimates returns the estimates snapshots use: those of the last
+// refresh, read once when windows first need them. Reading past installs
+// scans the activity log, so a snapshot rebuild (at every approval) does
+// not repeat it; refreshEstimates does, periodically.
+func (s *Server) currentEstimates(ctx context.Context, ws *windowSnapshot, catalog *patchgate.Catalog) (patchgate.InstallEstimates, error) {
+	if len(ws.windows) == 0 {
+		return patchgate.InstallEstimates{}, nil
+	}
+	if p := s.estimates.Load(); p != nil {
+		return *p, nil
+	}
+	est, err := s.loadEstimates(ctx, ws, catalog)
+	if err != nil {
+		return patchgate.InstallEstimates{}, err
+	}
+	s.estimates.Store(&est)
+	return est, nil
+}
+
 // refreshEstimates recomputes the install-duration estimates from the
 // installs reported since the snapshot was built and, if they changed,
 // invalidates the plans (Run calls it periodically: reports alone do not
@@ -50,6 +69,7 @@ func (s *Server) refreshEstimates(ctx context.Context) {
 		return
 	}
 	if changedMuch(est, snap.estimates) {
+		s.estimates.Store(&est)
 		s.invalidate()
 	}
 }

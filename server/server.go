@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -77,6 +78,8 @@ type Server struct {
 	snap  snapshotCache
 	hosts hostCache
 	holds holdHub
+	// estimates are the install-duration estimates of the last refresh.
+	estimates atomic.Pointer[patchgate.InstallEstimates]
 	// Group commit of the check-in path's writes.
 	events      *groupCommitter[[]patchgate.Event, int]
 	inventories *groupCommitter[patchgate.InventoryRecord, struct{}]
