@@ -8,8 +8,10 @@
 #      an hourly ordinary check-in: the server answers the held check-ins
 #      when the approval changes their plan.
 # Then memory per held check-in: HOLD (default 10,000) agents each hold
-# one; the server's RSS and Go memory (runtime.MemStats through pprof,
-# after a GC) are read before and while they are held.
+# one, over plain HTTP and over HTTPS (a second server; each simulated host
+# has its own TLS connection, as agents do); the server's RSS and Go memory
+# (runtime.MemStats through pprof, after a GC) are read before and while
+# they are held.
 # No maintenance window: the group installs at any time (an open window).
 # Usage: HOSTS=1000 INTERVAL=60s LONGPOLL=5m HOLD=10000 bench/hotfix.sh
 # SKIP_POLLING=1 skips run 1; HOLD=0 skips the memory run.
@@ -81,20 +83,40 @@ watch_line "$work/longpoll.json"
 row "   held check-ins answered with the plan" "$work/longpoll.json" hold-200
 
 [ "$HOLD" -gt 0 ] || exit 0
-# memstats prints the server's HeapInuse+StackInuse and Sys after a GC.
-memstats() { curl -s "http://127.0.0.1:$DEBUG_PORT/debug/pprof/heap?debug=1&gc=1" | awk '/^# HeapInuse =/ {h=$4} /^# StackInuse =/ {s=$4} /^# Sys =/ {y=$4} END {print h+s, y}'; }
-rss_kib() { awk '/VmRSS/ {print $2}' /proc/$spid/status; }
-held_conns() { ss -Htn state established "( sport = :$PORT )" | wc -l; }
-# Enrol HOLD hosts (the first HOSTS exist) and let each check in once.
-sim --hosts "$HOLD" --interval 1h --start-spread 10s --duration 15s > /dev/null
-read -r go0 sys0 < <(memstats); rss0=$(rss_kib); c0=$(held_conns)
-sim --hosts "$HOLD" --interval 1h --long-poll "$LONGPOLL" --start-spread 20s --duration 90s > "$work/hold.json" &
-simpid=$!
-for _ in $(seq 60); do sleep 2; [ "$(held_conns)" -ge "$HOLD" ] && break; done
-sleep 5
-read -r go1 sys1 < <(memstats); rss1=$(rss_kib); c1=$(held_conns)
-n=$(( c1 - c0 ))
-echo "3. $HOLD agents holding long polls: $n connections held"
-echo "   server RSS: $(( rss0 / 1024 )) MiB before, $(( rss1 / 1024 )) MiB held: $(( (rss1 - rss0) * 1024 / n )) bytes per held check-in"
-echo "   Go heap+stacks in use (after GC): $(( go0 / 1048576 )) MiB before, $(( go1 / 1048576 )) MiB held: $(( (go1 - go0) / n )) bytes per held check-in; Sys $(( sys0 / 1048576 )) -> $(( sys1 / 1048576 )) MiB"
-wait $simpid
+# measure_hold N LABEL PID PORT DEBUG_PORT [sim flags]: memory of the server
+# PID before and while N agents hold a long poll each.
+measure_hold() {
+  local n=$1 label=$2 pid=$3 port=$4 dport=$5; shift 5
+  memstats() { curl -s "http://127.0.0.1:$dport/debug/pprof/heap?debug=1&gc=1" | awk '/^# HeapInuse =/ {h=$4} /^# StackInuse =/ {s=$4} /^# Sys =/ {y=$4} END {print h+s, y}'; }
+  rss_kib() { awk '/VmRSS/ {print $2}' /proc/$pid/status; }
+  held_conns() { ss -Htn state established "( sport = :$port )" | wc -l; }
+  # Enrol the hosts (those in the identity file exist) and let each check
+  # in once.
+  sim "$@" --hosts "$n" --interval 1h --start-spread 10s --duration 15s > /dev/null
+  read -r go0 sys0 < <(memstats); rss0=$(rss_kib); c0=$(held_conns)
+  sim "$@" --hosts "$n" --interval 1h --long-poll "$LONGPOLL" --start-spread 20s --duration 90s > "$work/hold-$label.json" &
+  local simpid=$!
+  for _ in $(seq 60); do sleep 2; [ "$(held_conns)" -ge "$n" ] && break; done
+  sleep 5
+  read -r go1 sys1 < <(memstats); rss1=$(rss_kib); c1=$(held_conns)
+  local held=$(( c1 - c0 ))
+  echo "$label: $n agents holding long polls: $held connections held"
+  echo "   server RSS: $(( rss0 / 1024 )) MiB before, $(( rss1 / 1024 )) MiB held: $(( (rss1 - rss0) * 1024 / held )) bytes per held check-in"
+  echo "   Go heap+stacks in use (after GC): $(( go0 / 1048576 )) MiB before, $(( go1 / 1048576 )) MiB held: $(( (go1 - go0) / held )) bytes per held check-in; Sys $(( sys0 / 1048576 )) -> $(( sys1 / 1048576 )) MiB"
+  wait $simpid
+}
+measure_hold "$HOLD" "3. plain HTTP" "$spid" "$PORT" "$DEBUG_PORT"
+
+# The same over HTTPS, as agents connect: a second server with its own
+# CA; every simulated host has its own TLS connection.
+TLS_PORT=$((PORT + 2)); TLS_DEBUG=$((PORT + 3))
+"$pg" serve --data "$work/tls-data" --listen "127.0.0.1:$TLS_PORT" --debug-listen "127.0.0.1:$TLS_DEBUG" --log-level error > "$work/tls-serve.log" 2>&1 &
+tpid=$!
+for _ in $(seq 100); do grep -q "admin token" "$work/tls-serve.log" 2>/dev/null && break; sleep 0.2; done
+fp=$(awk '/CA fingerprint:/ {print $3}' "$work/tls-serve.log")
+ttok=$(PATCHGATE_SERVER=https://127.0.0.1:$TLS_PORT PATCHGATE_CA_FINGERPRINT=$fp PATCHGATE_TOKEN=$(awk '/admin token:/ {print $3}' "$work/tls-serve.log") \
+  "$pg" token create --enroll --name hold 2>/dev/null)
+tls_sim() { PATCHGATE_SERVER=https://127.0.0.1:$TLS_PORT PATCHGATE_CA_FINGERPRINT=$fp \
+  "$pg" sim --quiet --json --templates "$work/templates.json" --enroll-token "$ttok" --identities "$work/tls-fleet.jsonl" "$@"; }
+sim() { tls_sim "$@"; }
+measure_hold "$HOLD" "4. HTTPS" "$tpid" "$TLS_PORT" "$TLS_DEBUG"

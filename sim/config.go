@@ -83,6 +83,11 @@ type Config struct {
 	// connections and waits LongPoll+agentapi.HoldGrace for headers. Not
 	// with CheckinRate.
 	LongPoll time.Duration
+	// HostClient, in long-poll mode, makes each host's own HTTP client:
+	// its own connections, as real agents have (over HTTPS a shared
+	// client would multiplex every host's requests on a few HTTP/2
+	// connections). nil = every host uses Client.
+	HostClient func() *http.Client
 	// Duration of the check-in phase (after enrolment); at most 7 days.
 	Duration time.Duration
 

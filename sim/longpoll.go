@@ -5,6 +5,8 @@ import (
 	mrand "math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/patchgate/patchgate/agentapi"
 )
 
 // Long-poll mode (Config.LongPoll): every host runs in its own goroutine
@@ -70,6 +72,9 @@ func (r *runner) longPollHost(ctx, holdCtx context.Context, h *host) {
 		case <-t.C:
 			return true
 		}
+	}
+	if r.cfg.HostClient != nil {
+		h.api = &agentapi.Client{BaseURL: r.api.BaseURL, HTTP: r.cfg.HostClient(), UserAgent: r.api.UserAgent}
 	}
 	if r.cfg.StartSpread > 0 && !sleep(time.Duration(mrand.Int64N(int64(r.cfg.StartSpread)))) {
 		return

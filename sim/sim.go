@@ -51,9 +51,10 @@ type host struct {
 	etag               string
 	planETag           string // ETag of the last plan the server sent: long polls hold on it
 	outbox             []patchgate.Event
-	savedETag          string // etag in the identity file
-	changed            bool   // installed differs from the identity file
-	watchStart         int64  // Clock UnixNano of its first download of WatchUpdate; 0 = none
+	savedETag          string           // etag in the identity file
+	changed            bool             // installed differs from the identity file
+	watchStart         int64            // Clock UnixNano of its first download of WatchUpdate; 0 = none
+	api                *agentapi.Client // its own client (Config.HostClient); nil = the shared one
 	watchInstalled     bool
 }
 
@@ -206,6 +207,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, errors.New("no host could be enrolled: see the errors above")
 	}
 	return sum, nil
+}
+
+// apiFor returns the protocol client of a host.
+func (r *runner) apiFor(h *host) *agentapi.Client {
+	if h.api != nil {
+		return h.api
+	}
+	return r.api
 }
 
 func (r *runner) template(h *host) *Template { return &r.cfg.Templates[h.tmpl] }
@@ -486,7 +495,7 @@ func (r *runner) checkinWait(ctx context.Context, h *host, wait time.Duration) (
 		r.m.held.Add(1)
 		defer r.m.held.Add(-1)
 	}
-	cr, etag, notModified, err := r.api.CheckinWait(ctx, h.cred, etag, wait, agentapi.CheckinRequest{Inventory: r.inventory(h)})
+	cr, etag, notModified, err := r.apiFor(h).CheckinWait(ctx, h.cred, etag, wait, agentapi.CheckinRequest{Inventory: r.inventory(h)})
 	d := time.Since(t0)
 	if err == nil && etag != "" {
 		h.planETag = etag
@@ -595,7 +604,7 @@ func (c *counter) Write(b []byte) (int, error) {
 func (r *runner) download(ctx context.Context, h *host, p patchgate.Payload) error {
 	c := &counter{h: sha256.New(), max: p.Size}
 	t0 := time.Now()
-	n, total, err := r.api.Download(ctx, h.cred, p.SHA256, 0, c)
+	n, total, err := r.apiFor(h).Download(ctx, h.cred, p.SHA256, 0, c)
 	d := time.Since(t0)
 	r.m.downloadBytes.Add(n)
 	switch {
@@ -635,7 +644,7 @@ func (r *runner) flush(ctx context.Context, h *host) {
 	for len(h.outbox) > 0 && ctx.Err() == nil {
 		batch := h.outbox[:min(len(h.outbox), agentapi.MaxEventsPerReq)]
 		t0 := time.Now()
-		n, err := r.api.ReportEvents(ctx, h.cred, batch)
+		n, err := r.apiFor(h).ReportEvents(ctx, h.cred, batch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return

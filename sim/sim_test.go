@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -412,6 +413,11 @@ func TestLongPollHotfix(t *testing.T) {
 	cfg.IdentityFile = ""
 	cfg.Templates = []sim.Template{{Name: "ucce", OS: "linux", Arch: "amd64", Products: []patchgate.InstalledProduct{{Name: "cisco.ucce", Version: "7.2(1)"}}}}
 	cfg.Interval, cfg.LongPoll = time.Hour, 20*time.Second
+	var clients atomic.Int64
+	cfg.HostClient = func() *http.Client {
+		clients.Add(1)
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
 	cfg.WatchUpdate, cfg.StopAfterInstalled = update, n
 	cfg.Duration = 60 * time.Second
 	go func() {
@@ -436,5 +442,8 @@ func TestLongPollHotfix(t *testing.T) {
 	}
 	if s.Watch == nil || s.Watch.HostsStarted != n {
 		t.Errorf("watch %+v", s.Watch)
+	}
+	if c := clients.Load(); c != n {
+		t.Errorf("%d host clients made, want one per host", c)
 	}
 }

@@ -173,10 +173,22 @@ func simConfig(g *globalOptions, o *simOptions) (sim.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	var hostClient func() *http.Client
+	if o.LongPoll > 0 && !strings.HasPrefix(g.Server, "http://") {
+		// Over HTTPS each host gets its own pinned client, hence its own
+		// TLS connection, as real agents have.
+		hostClient = func() *http.Client {
+			c, err := simHTTPClient(g, 1, o.Timeout, headerWait)
+			if err != nil { // checked above with the same arguments
+				return client
+			}
+			return c
+		}
+	}
 	return sim.Config{
 		Server: strings.TrimRight(g.Server, "/"), Client: client, EnrollToken: o.EnrollToken,
 		Hosts: o.Hosts, IdentityFile: o.Identities, Templates: templates,
-		Interval: o.Interval, Jitter: o.Jitter, StartSpread: o.StartSpread, LongPoll: o.LongPoll, CheckinRate: o.CheckinRate, Duration: o.Duration,
+		Interval: o.Interval, Jitter: o.Jitter, StartSpread: o.StartSpread, LongPoll: o.LongPoll, HostClient: hostClient, CheckinRate: o.CheckinRate, Duration: o.Duration,
 		FailureRate: o.FailureRate, SkipDownload: o.SkipDownload,
 		EnrollConcurrency: o.EnrollConcurrency, MaxInFlight: o.MaxInFlight,
 		WatchUpdate: watch, WatchSince: since, StopAfterInstalled: stopAfter,
