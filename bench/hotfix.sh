@@ -94,7 +94,7 @@ measure_hold() {
   # in once.
   sim "$@" --hosts "$n" --interval 1h --start-spread 10s --duration 15s > /dev/null
   read -r go0 sys0 < <(memstats); rss0=$(rss_kib); c0=$(held_conns)
-  sim "$@" --hosts "$n" --interval 1h --long-poll "$LONGPOLL" --start-spread 20s --duration 90s > "$work/hold-$label.json" &
+  sim "$@" --hosts "$n" --interval 1h --long-poll "$LONGPOLL" --start-spread 20s --duration 90s > "$work/hold-$port.json" &
   local simpid=$!
   for _ in $(seq 60); do sleep 2; [ "$(held_conns)" -ge "$n" ] && break; done
   sleep 5
