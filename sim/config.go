@@ -84,9 +84,9 @@ type Config struct {
 	// with CheckinRate.
 	LongPoll time.Duration
 	// HostClient, in long-poll mode, makes each host's own HTTP client:
-	// its own connections, as real agents have (over HTTPS a shared
-	// client would multiplex every host's requests on a few HTTP/2
-	// connections). nil = every host uses Client.
+	// its own connections, as real agents have (a shared pinned HTTPS
+	// client keeps only a few idle connections and would redial). nil =
+	// every host uses Client.
 	HostClient func() *http.Client
 	// Duration of the check-in phase (after enrolment); at most 7 days.
 	Duration time.Duration
