@@ -52,8 +52,11 @@ func TestHoldHubWake(t *testing.T) {
 	}
 	at := time.Now().Add(1500 * time.Millisecond)
 	a, b := h.after(at), h.after(at.Add(-100*time.Millisecond))
-	if a != b || len(h.buckets) != 1 {
-		t.Errorf("deadlines in one second got %d buckets", len(h.buckets))
+	h.mu.Lock()
+	n := len(h.buckets)
+	h.mu.Unlock()
+	if a != b || n != 1 {
+		t.Errorf("deadlines in one second got %d buckets", n)
 	}
 	select {
 	case <-a:
