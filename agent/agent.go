@@ -114,6 +114,10 @@ type Agent struct {
 	// or not: long polls hold on it. In memory only: after a restart the
 	// first cycle is an ordinary check-in.
 	planETag string
+	// askAgain: the last plan held an item back for a reason that can
+	// pass without its ETag changing (a rollout limit); Run then checks
+	// in ordinarily after a long poll that changed nothing.
+	askAgain bool
 }
 
 // Summary says what one RunOnce did.
@@ -409,6 +413,13 @@ func (a *Agent) Run(ctx context.Context) error {
 				continue
 			}
 			backoff = holdBackoffMin
+			if sum.NotModified && a.askAgain {
+				// Ask for a fresh decision, at most once per long poll.
+				break
+			}
+		}
+		if a.cfg.LongPoll > 0 && a.askAgain && time.Until(next) >= time.Second {
+			continue
 		}
 		if !sleep(max(time.Until(next), 0)) {
 			return nil

@@ -94,3 +94,50 @@ func TestNewValidatesLongPoll(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLongPollAsksAgain: an item held back with no window to wait for
+// (a rollout limit) can be allowed without its plan's ETag changing, so
+// after each long poll that changed nothing the agent checks in
+// ordinarily for a fresh decision.
+func TestRunLongPollAsksAgain(t *testing.T) {
+	e := newEnv(t)
+	p, marker := e.scriptPayload("fix.sh", "")
+	refused := installItem("PG-1", p)
+	no := false
+	refused.InstallAllowed, refused.InstallReason = &no, "rollout: 1 of 1 concurrent installs in progress"
+	e.srv.set(func(s *fakeServer) { s.holding = true; s.items = []patchgate.PlanItem{refused} })
+	a := e.agent(func(c *Config) { c.Interval = time.Hour; c.LongPoll = time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	if err := a.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.mu.Lock()
+	n, w := len(e.srv.checkins), len(e.srv.waits)
+	e.srv.mu.Unlock()
+	// An ordinary check-in at 0, 1, 2 and 3 s, a long poll after each.
+	if ordinary := n - w; ordinary < 3 || w < 2 {
+		t.Errorf("%d ordinary check-ins and %d long polls in 3.5 s, want an ordinary one after each long poll", ordinary, w)
+	}
+	mustNotExist(t, marker)
+
+	// A window to wait for changes the ETag when it opens: long polls only.
+	e2 := newEnv(t)
+	p2, _ := e2.scriptPayload("fix.sh", "")
+	waiting := installItem("PG-1", p2)
+	opens := time.Now().Add(time.Hour)
+	waiting.InstallAllowed, waiting.NextWindow = &no, &opens
+	e2.srv.set(func(s *fakeServer) { s.holding = true; s.items = []patchgate.PlanItem{waiting} })
+	a2 := e2.agent(func(c *Config) { c.Interval = time.Hour; c.LongPoll = time.Second })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel2()
+	if err := a2.Run(ctx2); err != nil {
+		t.Fatal(err)
+	}
+	e2.srv.mu.Lock()
+	n, w = len(e2.srv.checkins), len(e2.srv.waits)
+	e2.srv.mu.Unlock()
+	if ordinary := n - w; ordinary != 1 || w < 2 {
+		t.Errorf("waiting for a window: %d ordinary check-ins and %d long polls, want 1 and long polls", ordinary, w)
+	}
+}

@@ -74,6 +74,7 @@ func (a *Agent) runOnce(ctx context.Context, wait time.Duration) (Summary, error
 		return sum, flushErr
 	}
 
+	a.askAgain = false
 	if plan.Manual {
 		sum.Manual = true
 		sum.Skipped = len(plan.Items)
@@ -104,6 +105,12 @@ func (a *Agent) runOnce(ctx context.Context, wait time.Duration) (Summary, error
 			// not kept, so the next check-in asks again.
 			a.log.Info("not installing now", "update", item.UpdateID, "reason", item.InstallReason)
 			sum.Skipped++
+			// Held back with no window to wait for (a rollout limit, say):
+			// the answer may change without the plan's ETag changing, so
+			// long polls give way to an ordinary check-in (see Run).
+			if item.NextWindow == nil {
+				a.askAgain = true
+			}
 			continue
 		}
 		changed = true
