@@ -23,6 +23,9 @@ type PlanItem struct {
 	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
 	NextWindow     *time.Time `json:"next_window,omitempty"`
 	InstallReason  string     `json:"install_reason,omitempty"`
+	// EstimatedSeconds is how long the install is expected to take,
+	// estimated from past installs (ApplyInstallEstimates); 0 = unknown.
+	EstimatedSeconds int64 `json:"estimated_install_seconds,omitempty"`
 }
 
 // MayInstall reports whether the item may be carried out now.

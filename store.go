@@ -164,5 +164,18 @@ type Store interface {
 	SiteStore
 	PurgeStore
 	ReplicaStore
+	InstallHistoryStore
 	Close() error
+}
+
+// InstallHistoryStore reads past installs from the activity log, for the
+// install-duration estimates (EstimateInstallDurations).
+type InstallHistoryStore interface {
+	// RecentInstalls returns up to limit of the most recent completed
+	// installs, newest first: each "installed" or "reboot-pending" agent
+	// event that directly follows the host's "installing" event for the
+	// update, with the time of the host's last "downloading" event for it
+	// before that. Installs without such a start (a reboot completing, an
+	// operator's record) are skipped.
+	RecentInstalls(ctx context.Context, limit int) ([]InstallSample, error)
 }

@@ -84,6 +84,14 @@ type Config struct {
 	// spreads check-ins by ±Jitter×Interval (0 ≤ Jitter < 1).
 	Interval time.Duration
 	Jitter   float64
+	// LongPoll > 0 makes Run keep a long-poll check-in open between its
+	// Interval check-ins: the server holds it up to LongPoll (at most
+	// agentapi.MaxWait) and answers as soon as the host's plan changes, so
+	// an approved hotfix arrives in seconds. 0 = poll every Interval only.
+	LongPoll time.Duration
+	// LongPollClient carries the held check-ins; its transport must wait
+	// LongPoll+agentapi.HoldGrace for response headers. nil = Client.
+	LongPollClient *http.Client
 	// Version of the agent, reported in the inventory; "" = "dev".
 	Version string
 	// Logger gets the agent's log; nil = discard.
@@ -108,6 +116,14 @@ type Agent struct {
 	reEnrolled bool   // Config.ReEnroll has been acted on
 	seq        uint64 // last outbox sequence number
 	seqLoaded  bool
+	// planETag is the ETag of the last plan the server sent, carried out
+	// or not: long polls hold on it. In memory only: after a restart the
+	// first cycle is an ordinary check-in.
+	planETag string
+	// askAgain: the last plan held an item back for a reason that can
+	// pass without its ETag changing (a rollout limit); Run then checks
+	// in ordinarily after a long poll that changed nothing.
+	askAgain bool
 }
 
 // Summary says what one RunOnce did.
@@ -172,6 +188,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Interval < 0 || cfg.Interval > 31*24*time.Hour {
 		return nil, patchgate.Invalid("interval", "must be between 0 and 31 days")
 	}
+	if cfg.LongPoll < 0 || cfg.LongPoll > agentapi.MaxWait || (cfg.LongPoll > 0 && cfg.LongPoll < time.Second) {
+		return nil, patchgate.Invalid("long_poll", "must be 0 (off) or between 1s and %s", agentapi.MaxWait)
+	}
 	if cfg.Jitter < 0 || cfg.Jitter >= 1 {
 		return nil, patchgate.Invalid("jitter", "must be in [0, 1)")
 	}
@@ -190,7 +209,7 @@ func New(cfg Config) (*Agent, error) {
 		server: server,
 		// The client refuses redirects: the agent API has none, and one
 		// would only lead the credential elsewhere.
-		api: &agentapi.Client{BaseURL: server, HTTP: cfg.Client, UserAgent: "patchgate-agent/" + cfg.Version},
+		api: &agentapi.Client{BaseURL: server, HTTP: cfg.Client, LongPollHTTP: cfg.LongPollClient, UserAgent: "patchgate-agent/" + cfg.Version},
 		log: cfg.Logger,
 		now: cfg.Clock,
 	}
@@ -270,7 +289,7 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.LastETag = ""
+		st.LastETag, a.planETag = "", ""
 		if err := a.saveState(st); err != nil {
 			return nil, err
 		}
@@ -361,27 +380,77 @@ func (a *Agent) products() []patchgate.InstalledProduct {
 }
 
 // Run checks in every Interval (±Jitter) until ctx is cancelled; errors
-// are logged and the loop goes on. It returns nil when ctx is cancelled.
+// are logged and the loop goes on. With LongPoll, it keeps a long-poll
+// check-in open in between: a plan change ends it with the new plan, which
+// is carried out at once, and the next long poll starts right after; a
+// failed long poll, or one the server did not hold, backs off. It returns
+// nil when ctx is cancelled.
 func (a *Agent) Run(ctx context.Context) error {
-	for {
-		sum, err := a.RunOnce(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			a.log.Error("check-in cycle failed", "err", err, "installed", sum.Installed, "failed", sum.Failed)
-		default:
-			a.log.Debug("check-in cycle done", "not_modified", sum.NotModified, "installed", sum.Installed,
-				"uninstalled", sum.Uninstalled, "skipped", sum.Skipped)
-		}
-		t := time.NewTimer(a.nextDelay())
+	sleep := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
+			return false
 		case <-t.C:
+			return true
 		}
 	}
+	backoff := holdBackoffMin
+	for {
+		sum, err := a.RunOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.logCycle(sum, err, 0)
+		next := time.Now().Add(a.nextDelay())
+		for a.cfg.LongPoll > 0 {
+			wait := min(a.cfg.LongPoll, time.Until(next))
+			if wait < time.Second {
+				break
+			}
+			t0 := time.Now()
+			sum, err := a.runOnce(ctx, wait)
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.logCycle(sum, err, wait)
+			if err != nil || (sum.NotModified && time.Since(t0) < wait/2) {
+				if !sleep(min(backoff, max(time.Until(next), 0))) {
+					return nil
+				}
+				backoff = min(2*backoff, holdBackoffMax)
+				continue
+			}
+			backoff = holdBackoffMin
+			if sum.NotModified && a.askAgain {
+				// Ask for a fresh decision, at most once per long poll.
+				break
+			}
+		}
+		if a.cfg.LongPoll > 0 && a.askAgain && time.Until(next) >= time.Second {
+			continue
+		}
+		if !sleep(max(time.Until(next), 0)) {
+			return nil
+		}
+	}
+}
+
+// Backoff after a failed long poll, or one that came back "not modified"
+// long before its wait was over (a server that does not hold check-ins).
+const (
+	holdBackoffMin = time.Second
+	holdBackoffMax = 5 * time.Minute
+)
+
+func (a *Agent) logCycle(sum Summary, err error, wait time.Duration) {
+	if err != nil {
+		a.log.Error("check-in cycle failed", "err", err, "installed", sum.Installed, "failed", sum.Failed, "long_poll", wait)
+		return
+	}
+	a.log.Debug("check-in cycle done", "not_modified", sum.NotModified, "installed", sum.Installed,
+		"uninstalled", sum.Uninstalled, "skipped", sum.Skipped, "long_poll", wait)
 }
 
 func (a *Agent) nextDelay() time.Duration {

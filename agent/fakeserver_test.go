@@ -48,6 +48,14 @@ type fakeServer struct {
 	eventsMode string // "" ok, "down": 503, "lost-ack": store then drop the connection
 	events     []patchgate.Event
 	receipts   map[string]int // event id -> times received
+
+	// Long polls: waits lists the wait of each check-in that asked for
+	// one; with holding, a check-in whose ETag is current is held until
+	// setItems or its wait ends, as the real server does.
+	holding bool
+	waits   []string
+	held    int
+	changed chan struct{}
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
@@ -137,6 +145,34 @@ func (s *fakeServer) checkin(w http.ResponseWriter, r *http.Request) {
 	data, _ := json.Marshal(plan)
 	sum := sha256.Sum256(data)
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	if wait := r.URL.Query().Get(agentapi.QueryWait); wait != "" {
+		s.waits = append(s.waits, wait)
+		d, err := agentapi.ParseWait(wait)
+		if err != nil {
+			s.mu.Unlock()
+			writeError(w, 400, patchgate.CodeInvalid, err.Error())
+			return
+		}
+		if s.holding && r.Header.Get("If-None-Match") == etag {
+			if s.changed == nil {
+				s.changed = make(chan struct{})
+			}
+			ch := s.changed
+			s.held++
+			s.mu.Unlock()
+			select {
+			case <-ch:
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+			s.mu.Lock()
+			s.held--
+			plan = s.plan(host, req.Inventory)
+			data, _ = json.Marshal(plan)
+			sum = sha256.Sum256(data)
+			etag = `"` + hex.EncodeToString(sum[:8]) + `"`
+		}
+	}
 	if r.Header.Get("If-None-Match") == etag {
 		s.notMod++
 		s.mu.Unlock()
@@ -215,6 +251,10 @@ func (s *fakeServer) addPayload(name string, data []byte, typ patchgate.Installe
 func (s *fakeServer) setItems(items ...patchgate.PlanItem) {
 	s.mu.Lock()
 	s.items = items
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	s.mu.Unlock()
 }
 

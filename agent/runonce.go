@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,13 @@ const detailInterrupted = "interrupted (agent restarted during install)"
 // returns an error if enrolment, the check-in or any install failed; the
 // Summary is valid either way.
 func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
+	return a.runOnce(ctx, 0)
+}
+
+// runOnce is RunOnce whose first check-in is a long poll held up to wait
+// on the last plan the server sent (wait 0: an ordinary check-in with the
+// ETag of the last plan carried out in full).
+func (a *Agent) runOnce(ctx context.Context, wait time.Duration) (Summary, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var sum Summary
@@ -54,7 +62,7 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 		a.log.Warn("cannot deliver queued events yet", "err", flushErr)
 	}
 
-	plan, etag, notModified, err := a.checkin(ctx, id, st)
+	plan, etag, notModified, err := a.checkin(ctx, id, st, wait)
 	if err != nil {
 		return sum, err
 	}
@@ -69,6 +77,7 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 		return sum, errors.Join(err, a.afterCycle(ctx, id, st, &sum, nil, nil, nil))
 	}
 
+	a.askAgain = false
 	if plan.Manual {
 		sum.Manual = true
 		sum.Skipped = len(plan.Items)
@@ -99,6 +108,12 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 			// not kept, so the next check-in asks again.
 			a.log.Info("not installing now", "update", item.UpdateID, "reason", item.InstallReason)
 			sum.Skipped++
+			// Held back with no window to wait for (a rollout limit, say):
+			// the answer may change without the plan's ETag changing, so
+			// long polls give way to an ordinary check-in (see Run).
+			if item.NextWindow == nil {
+				a.askAgain = true
+			}
 			continue
 		}
 		changed = true
@@ -189,7 +204,7 @@ func (a *Agent) recover(st *state) (changed bool, interrupted map[string]bool, e
 func (a *Agent) report(ctx context.Context, id *identity, st *state, sum *Summary) error {
 	n, flushErr := a.flush(ctx, id)
 	sum.EventsSent += n
-	plan, etag, notModified, err := a.checkin(ctx, id, st)
+	plan, etag, notModified, err := a.checkin(ctx, id, st, 0)
 	if err != nil {
 		return errors.Join(flushErr, err)
 	}
@@ -206,15 +221,23 @@ func (a *Agent) report(ctx context.Context, id *identity, st *state, sum *Summar
 	return flushErr
 }
 
-// checkin sends the inventory and returns the plan, or notModified.
-func (a *Agent) checkin(ctx context.Context, id *identity, st *state) (plan patchgate.Plan, etag string, notModified bool, err error) {
+// checkin sends the inventory and returns the plan, or notModified. With
+// wait > 0 it is a long poll on the last plan the server sent.
+func (a *Agent) checkin(ctx context.Context, id *identity, st *state, wait time.Duration) (plan patchgate.Plan, etag string, notModified bool, err error) {
 	inv, err := a.inventory(st)
 	if err != nil {
 		return plan, "", false, err
 	}
-	cr, etag, notModified, err := a.api.Checkin(ctx, id.Credential, st.LastETag, agentapi.CheckinRequest{Inventory: inv})
+	etag = st.LastETag
+	if wait > 0 {
+		etag = cmp.Or(a.planETag, st.LastETag)
+	}
+	cr, etag, notModified, err := a.api.CheckinWait(ctx, id.Credential, etag, wait, agentapi.CheckinRequest{Inventory: inv})
 	if err != nil {
 		return plan, "", false, a.serverError(err, "check-in", true)
+	}
+	if etag != "" {
+		a.planETag = etag
 	}
 	if notModified {
 		return plan, etag, true, nil

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/patchgate/patchgate"
 )
@@ -55,6 +56,10 @@ type Client struct {
 	HTTP *http.Client
 	// UserAgent is sent with every request; "" = DefaultUserAgent.
 	UserAgent string
+	// LongPollHTTP, if set, is used for held check-ins (CheckinWait)
+	// instead of HTTP: its transport must wait for response headers at
+	// least as long as the hold (MaxWait + HoldGrace).
+	LongPollHTTP *http.Client
 }
 
 // StatusError is the cause of the *patchgate.Error a Client returns for a
@@ -103,7 +108,11 @@ func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse,
 // returns notModified with newETag = etag (or the one the server sent);
 // otherwise the plan and its ETag ("" if the server sent none).
 func (c *Client) Checkin(ctx context.Context, credential, etag string, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
-	resp, err := c.post(ctx, PathCheckin, credential, etag, req)
+	return c.checkin(ctx, credential, etag, 0, req)
+}
+
+func (c *Client) checkin(ctx context.Context, credential, etag string, wait time.Duration, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
+	resp, err := c.postWait(ctx, PathCheckin+waitQuery(wait), credential, etag, wait, req)
 	if err != nil {
 		return cr, "", false, err
 	}
@@ -239,6 +248,11 @@ func (c *Client) url(path string) string {
 // post sends body as JSON. credential "" sends no Authorization, etag ""
 // no If-None-Match.
 func (c *Client) post(ctx context.Context, path, credential, etag string, body any) (*http.Response, error) {
+	return c.postWait(ctx, path, credential, etag, 0, body)
+}
+
+// postWait is post for a request the server may hold up to wait.
+func (c *Client) postWait(ctx context.Context, path, credential, etag string, wait time.Duration, body any) (*http.Response, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -251,10 +265,14 @@ func (c *Client) post(ctx context.Context, path, credential, etag string, body a
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
-	return c.do(req, credential)
+	return c.doWait(req, credential, wait)
 }
 
 func (c *Client) do(req *http.Request, credential string) (*http.Response, error) {
+	return c.doWait(req, credential, 0)
+}
+
+func (c *Client) doWait(req *http.Request, credential string, wait time.Duration) (*http.Response, error) {
 	ua := c.UserAgent
 	if ua == "" {
 		ua = DefaultUserAgent
@@ -263,10 +281,7 @@ func (c *Client) do(req *http.Request, credential string) (*http.Response, error
 	if credential != "" {
 		req.Header.Set("Authorization", "Bearer "+credential)
 	}
-	hc := http.Client{}
-	if c.HTTP != nil {
-		hc = *c.HTTP
-	}
+	hc := c.httpFor(wait)
 	// The agent API has no redirects; one would only lead the credential
 	// elsewhere. A copy of the caller's client, so it stays untouched.
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

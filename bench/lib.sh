@@ -8,9 +8,9 @@ need_jq() { command -v jq >/dev/null || apt-get install -y -qq jq >/dev/null; }
 
 # start_patchgate BINARY PORT starts `patchgate serve` (plain HTTP, SQLite
 # under $work/data), waits for it, and exports PATCHGATE_SERVER and
-# PATCHGATE_TOKEN; its pid is in $spid.
+# PATCHGATE_TOKEN; its pid is in $spid. $SERVE_FLAGS are added.
 start_patchgate() {
-  "$1" serve --insecure-http --data "$work/data" --listen "127.0.0.1:$2" --log-level error > "$work/serve.log" 2>&1 &
+  "$1" serve --insecure-http --data "$work/data" --listen "127.0.0.1:$2" --log-level error ${SERVE_FLAGS:-} > "$work/serve.log" 2>&1 &
   spid=$!
   for _ in $(seq 100); do grep -q "admin token" "$work/serve.log" 2>/dev/null && break; kill -0 $spid 2>/dev/null || break; sleep 0.2; done
   PATCHGATE_TOKEN=$(awk '/admin token:/ {print $3}' "$work/serve.log")

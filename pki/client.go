@@ -167,6 +167,23 @@ func NewInsecureHTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Transport: schemeOnly{"http", newTransport()}, Timeout: timeout}
 }
 
+// WithResponseHeaderTimeout returns a copy of c, made by NewHTTPClient or
+// NewInsecureHTTPClient, whose transport (a clone, with its own
+// connections) waits up to d for response headers: for requests the
+// server holds, such as long-poll check-ins. Another client is returned
+// as it is.
+func WithResponseHeaderTimeout(c *http.Client, d time.Duration) *http.Client {
+	so, ok := c.Transport.(schemeOnly)
+	if !ok {
+		return c
+	}
+	t := so.next.Clone()
+	t.ResponseHeaderTimeout = d
+	out := *c
+	out.Transport = schemeOnly{so.scheme, t}
+	return &out
+}
+
 func newTransport() *http.Transport {
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{

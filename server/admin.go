@@ -504,7 +504,9 @@ func (s *Server) getHost(w http.ResponseWriter, r *http.Request) {
 		deps = []patchgate.Deployment{}
 	}
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, h.ID, h.Groups, markedInstalled(h, deps)))
-	patchgate.ApplyWindows(&plan, s.now(), snap.tree.Windows(snap.windows, h.Groups))
+	hostWindows := snap.tree.Windows(snap.windows, h.Groups)
+	patchgate.ApplyWindows(&plan, s.now(), hostWindows)
+	patchgate.ApplyInstallEstimates(&plan, s.now(), hostWindows, snap.estimates)
 	writeJSON(w, http.StatusOK, adminapi.HostDetail{Host: h, Plan: plan, Deployments: deps, Silent: patchgate.Silent(h, s.now())})
 }
 

@@ -98,10 +98,20 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	snap, err := s.snapshot(ctx)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	// A long poll (agentapi.QueryWait) is held while the plan is the one
+	// the agent has: the wake channel is taken before the snapshot is
+	// read, so that a change in between is not missed.
+	var wait time.Duration
+	if r.URL.RawQuery != "" { // parsing it costs the hot path an allocation
+		if wait, err = agentapi.ParseWait(r.URL.Query().Get(agentapi.QueryWait)); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	inm := r.Header.Get("If-None-Match")
+	var wake <-chan struct{}
+	if wait > 0 {
+		wake = s.holds.wait()
 	}
 	now := s.now().UTC()
 	// The digest is of the body as sent: an agent whose inventory did not
@@ -126,19 +136,65 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		}
 		mode = req.Inventory.Mode
 	}
-	groups, err := s.hostGroups(ctx, snap, hostID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	windows, windowKey := s.hostWindows(snap, groups, mode, now)
-	etag := planETag(snap.gen, digest+windowKey)
-	if known {
-		if r.Header.Get("If-None-Match") == etag {
+	var (
+		snap    *snapshot
+		groups  []string
+		windows []patchgate.CompiledWindow
+		etag    string
+		holdEnd time.Time // zero until the request is held
+	)
+	for {
+		if snap, err = s.snapshot(ctx); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if groups, err = s.hostGroups(ctx, snap, hostID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var windowKey string
+		windows, windowKey = s.hostWindows(snap, groups, mode, now)
+		etag = planETag(snap.gen, digest+windowKey)
+		if !known || inm != etag {
+			break
+		}
+		if wait <= 0 || (!holdEnd.IsZero() && !time.Now().Before(holdEnd)) {
 			w.Header().Set("ETag", etag)
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
+		if holdEnd.IsZero() {
+			if !s.holds.begin(hostID) {
+				// A limit is reached (or the server is stopping): answer
+				// now, as without a wait.
+				w.Header().Set("ETag", etag)
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			defer s.holds.end(hostID)
+			holdEnd = time.Now().Add(wait)
+			extendDeadlines(w, r, holdEnd)
+		}
+		// Wake at the end of the hold, or earlier when the host's windows
+		// change state by themselves (the ETag includes their state).
+		until := holdEnd
+		if edge := snap.nextEdge(windows, now); !edge.IsZero() {
+			if e := time.Now().Add(edge.Sub(now)); e.Before(until) {
+				until = e
+			}
+		}
+		select {
+		case <-wake:
+		case <-s.holds.after(until):
+		case <-s.holds.closingCh():
+			holdEnd = time.Now() // answer 304 now
+		case <-ctx.Done():
+			return
+		}
+		wake = s.holds.wait()
+		now = s.now().UTC()
+	}
+	if known {
 		if !decode() {
 			return
 		}
@@ -152,6 +208,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	}
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, hostID, groups, req.Inventory))
 	patchgate.ApplyWindows(&plan, now, windows)
+	patchgate.ApplyInstallEstimates(&plan, now, windows, snap.estimates)
 	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
 		return

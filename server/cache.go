@@ -30,6 +30,8 @@ type snapshot struct {
 	// inherit down it.
 	tree *patchgate.GroupTree
 	windowSnapshot
+	// estimates are the install-duration estimates (only with windows).
+	estimates patchgate.InstallEstimates
 }
 
 type snapshotCache struct {
@@ -39,8 +41,11 @@ type snapshotCache struct {
 }
 
 // invalidate must be called after a change that can alter plans has
-// committed.
-func (s *Server) invalidate() { s.snap.gen.Add(1) }
+// committed. It wakes the held check-ins (long polls) too.
+func (s *Server) invalidate() {
+	s.snap.gen.Add(1)
+	s.holds.broadcast()
+}
 
 func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	g := s.snap.gen.Load()
@@ -87,9 +92,15 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	catalog := patchgate.NewCatalog(updates)
+	estimates, err := s.currentEstimates(ctx, &ws, catalog)
+	if err != nil {
+		return nil, err
+	}
 	snap := &snapshot{
 		gen:            g,
-		catalog:        patchgate.NewCatalog(updates),
+		estimates:      estimates,
+		catalog:        catalog,
 		approvals:      patchgate.NewApprovalIndex(approvals),
 		list:           approvals,
 		members:        members,

@@ -70,6 +70,9 @@ type Config struct {
 	// RulesInterval is how often Run runs the automatic approval rules
 	// (default 1m; negative: only on posting and on demand).
 	RulesInterval time.Duration
+	// MaxHeldCheckins bounds the long-poll check-ins held at once
+	// (default DefaultMaxHeld); beyond it check-ins are answered at once.
+	MaxHeldCheckins int
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -86,6 +89,9 @@ type Server struct {
 
 	snap  snapshotCache
 	hosts hostCache
+	holds holdHub
+	// estimates are the install-duration estimates of the last refresh.
+	estimates atomic.Pointer[patchgate.InstallEstimates]
 	// Group commit of the check-in path's writes.
 	events      *groupCommitter[[]patchgate.Event, int]
 	inventories *groupCommitter[patchgate.InventoryRecord, struct{}]
@@ -168,6 +174,7 @@ func New(cfg Config) *Server {
 	}, func(patchgate.InventoryRecord) int { return 1 }, 1000, cfg.NoGroupCommit)
 	s.enrolls = newGroupCommitter(cfg.Store.EnrollMany, func(patchgate.EnrollRecord) int { return 1 }, 500, cfg.NoGroupCommit)
 	s.hosts.m = make(map[string]hostEntry)
+	s.holds.max = cfg.MaxHeldCheckins
 	return s
 }
 
@@ -188,6 +195,8 @@ func (s *Server) Run(ctx context.Context) {
 	if s.rulesIv > 0 {
 		rules.Reset(s.rulesIv)
 	}
+	estimates := time.NewTicker(estimateRefresh)
+	defer estimates.Stop()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -217,6 +226,8 @@ func (s *Server) Run(ctx context.Context) {
 			s.runNotifyJobs(ctx)
 		case <-rules.C:
 			s.runRulesJob(ctx, "periodic")
+		case <-estimates.C:
+			s.refreshEstimates(ctx)
 		case <-consolidate.C:
 			s.runConsolidation(ctx)
 			consolidate.Reset(s.consolidateNext(s.now()).Sub(s.now()))
@@ -264,6 +275,7 @@ func (s *Server) pruneEvents(ctx context.Context) {
 // Close stops the group committers; call it after the HTTP server has shut
 // down.
 func (s *Server) Close() {
+	s.holds.release()
 	s.events.close()
 	s.inventories.close()
 	s.enrolls.close()

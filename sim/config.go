@@ -75,6 +75,19 @@ type Config struct {
 	// (open loop: hosts take turns, longest waiting first) instead of per
 	// host intervals.
 	CheckinRate float64
+	// LongPoll > 0 has each host keep a long-poll check-in open between
+	// its Interval check-ins, asking the server to hold it up to LongPoll
+	// (at most agentapi.MaxWait), as `patchgate agent` does: one
+	// goroutine and one connection per host (MaxInFlight does not bound
+	// them), so give Client a transport that keeps that many idle
+	// connections and waits LongPoll+agentapi.HoldGrace for headers. Not
+	// with CheckinRate.
+	LongPoll time.Duration
+	// HostClient, in long-poll mode, makes each host's own HTTP client:
+	// its own connections, as real agents have (a shared pinned HTTPS
+	// client keeps only a few idle connections and would redial). nil =
+	// every host uses Client.
+	HostClient func() *http.Client
 	// Duration of the check-in phase (after enrolment); at most 7 days.
 	Duration time.Duration
 
@@ -159,6 +172,10 @@ func (c *Config) validate() error {
 		return patchgate.Invalid("start-spread", "must not be negative")
 	case c.CheckinRate < 0 || c.CheckinRate > 1e6:
 		return patchgate.Invalid("checkin-rate", "must be between 0 (off) and 1,000,000 per second, not %g", c.CheckinRate)
+	case c.LongPoll < 0 || c.LongPoll > agentapi.MaxWait || (c.LongPoll > 0 && c.LongPoll < time.Second):
+		return patchgate.Invalid("long-poll", "must be 0 (off) or between 1s and %s, not %s", agentapi.MaxWait, c.LongPoll)
+	case c.LongPoll > 0 && c.CheckinRate > 0:
+		return patchgate.Invalid("long-poll", "does not go with --checkin-rate (long polls follow each host's plan, not a rate)")
 	case c.Duration <= 0 || c.Duration > MaxDuration:
 		return patchgate.Invalid("duration", "must be positive and at most %s, not %s", MaxDuration, c.Duration)
 	case c.FailureRate < 0 || c.FailureRate > 1:

@@ -25,9 +25,13 @@ const (
 	EpCheckin304 = "checkin-304"
 	EpEvents     = "events"
 	EpContent    = "content"
+	// Long-poll check-ins (Config.LongPoll): answered with a plan, or
+	// with 304 when the hold timed out. Their latency is the hold's.
+	EpHold200 = "hold-200"
+	EpHold304 = "hold-304"
 )
 
-var endpointNames = []string{EpEnroll, EpCheckin200, EpCheckin304, EpEvents, EpContent}
+var endpointNames = []string{EpEnroll, EpCheckin200, EpCheckin304, EpEvents, EpContent, EpHold200, EpHold304}
 
 type endpoint struct {
 	hist Histogram
@@ -57,6 +61,7 @@ type metrics struct {
 	eventsDropped                 atomic.Int64
 	downloadBytes, verifyFailures atomic.Int64
 	inFlight                      atomic.Int64
+	held                          atomic.Int64 // long polls in flight
 	watchStarted, watchInstalled  atomic.Int64
 	watchFirstNanos               atomic.Int64 // Clock instants, UnixNano
 	watchLastNanos                atomic.Int64
@@ -151,6 +156,7 @@ type Summary struct {
 	Interval    string  `json:"interval,omitempty"`
 	Jitter      float64 `json:"jitter,omitempty"`
 	StartSpread string  `json:"start_spread,omitempty"`
+	LongPoll    string  `json:"long_poll,omitempty"`   // the hold asked for, long-poll mode
 	TargetRate  float64 `json:"target_rate,omitempty"` // check-ins/s, rate mode
 	MaxInFlight int     `json:"max_in_flight"`
 	// Seconds is the length of the check-in phase.
@@ -278,6 +284,9 @@ func (s *Summary) WriteTable(w io.Writer) error {
 	case s.Mode == "rate":
 		p("check-ins: paced at %.0f/s for %.1fs (%d cycles, %d missed), max %d in flight, stopped by %s\n",
 			s.TargetRate, s.Seconds, s.Cycles, s.Missed, s.MaxInFlight, s.StoppedBy)
+	case s.LongPoll != "":
+		p("check-ins: every %s ±%.0f%%, long polls of up to %s in between, start spread %s, for %.1fs (%d cycles), stopped by %s\n",
+			s.Interval, s.Jitter*100, s.LongPoll, s.StartSpread, s.Seconds, s.Cycles, s.StoppedBy)
 	default:
 		p("check-ins: every %s ±%.0f%%, start spread %s, for %.1fs (%d cycles, schedule lag p99 %s, max %s), max %d in flight, stopped by %s\n",
 			s.Interval, s.Jitter*100, s.StartSpread, s.Seconds, s.Cycles, fmtMs(s.LagP99Ms), fmtMs(s.LagMaxMs), s.MaxInFlight, s.StoppedBy)

@@ -84,6 +84,9 @@ func (r *runner) progressLine(begin time.Time, last progressSample) (string, pro
 			c200, fmtMs(ms(m.ep[EpCheckin200].hist.Quantile(0.99))), c304, fmtMs(ms(m.ep[EpCheckin304].hist.Quantile(0.99))),
 			m.ep[EpEvents].hist.Count(), m.ep[EpContent].hist.Count(),
 			m.installsDone.Load(), m.installsFailed.Load(), m.errAll.Load(), m.inFlight.Load())
+		if r.cfg.LongPoll > 0 {
+			fmt.Fprintf(&b, " | held %d", m.held.Load())
+		}
 		if r.cfg.WatchUpdate != "" {
 			fmt.Fprintf(&b, " | %s: %d downloading, %d installed", r.cfg.WatchUpdate, m.watchStarted.Load(), m.watchInstalled.Load())
 		}

@@ -22,6 +22,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -48,10 +49,12 @@ type host struct {
 	tmpl               int
 	installed          []string // sorted
 	etag               string
+	planETag           string // ETag of the last plan the server sent: long polls hold on it
 	outbox             []patchgate.Event
-	savedETag          string // etag in the identity file
-	changed            bool   // installed differs from the identity file
-	watchStart         int64  // Clock UnixNano of its first download of WatchUpdate; 0 = none
+	savedETag          string           // etag in the identity file
+	changed            bool             // installed differs from the identity file
+	watchStart         int64            // Clock UnixNano of its first download of WatchUpdate; 0 = none
+	api                *agentapi.Client // its own client (Config.HostClient); nil = the shared one
 	watchInstalled     bool
 }
 
@@ -169,7 +172,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			since = cfg.Clock()
 		}
 		t0 := time.Now()
-		sum.StoppedBy = r.checkinPhase(ctx)
+		if cfg.LongPoll > 0 {
+			sum.StoppedBy = r.longPollPhase(ctx)
+		} else {
+			sum.StoppedBy = r.checkinPhase(ctx)
+		}
 		sum.Seconds = time.Since(t0).Seconds()
 	}
 	stopProgress()
@@ -200,6 +207,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, errors.New("no host could be enrolled: see the errors above")
 	}
 	return sum, nil
+}
+
+// apiFor returns the protocol client of a host.
+func (r *runner) apiFor(h *host) *agentapi.Client {
+	if h.api != nil {
+		return h.api
+	}
+	return r.api
 }
 
 func (r *runner) template(h *host) *Template { return &r.cfg.Templates[h.tmpl] }
@@ -422,14 +437,20 @@ func (r *runner) dispatch(ctx context.Context, s *scheduler, work chan<- int32, 
 // cycle is one check-in cycle of a host, as the agent runs it: deliver
 // queued events, check in, carry out the plan, report, check in again.
 func (r *runner) cycle(ctx context.Context, h *host) {
+	r.cycleWait(ctx, ctx, h, 0)
+}
+
+// cycleWait is cycle whose check-in is a long poll held up to wait (with
+// holdCtx) on the last plan the host got; wait 0 is an ordinary cycle.
+func (r *runner) cycleWait(ctx, holdCtx context.Context, h *host, wait time.Duration) (notModified bool, err error) {
 	r.flush(ctx, h)
-	plan, etag, notModified, err := r.checkin(ctx, h)
+	plan, etag, notModified, err := r.checkinWait(holdCtx, h, wait)
 	if err != nil || notModified {
-		return
+		return notModified, err
 	}
 	if plan.Manual || len(plan.Items) == 0 {
 		h.etag = etag
-		return
+		return false, nil
 	}
 	failed := false
 	for _, item := range plan.Items {
@@ -457,21 +478,37 @@ func (r *runner) cycle(ctx context.Context, h *host) {
 			h.etag = ""
 		}
 	}
+	return false, nil
 }
 
 func (r *runner) checkin(ctx context.Context, h *host) (patchgate.Plan, string, bool, error) {
+	return r.checkinWait(ctx, h, 0)
+}
+
+// checkinWait checks in; with wait > 0 as a long poll on the last plan
+// the host got (h.planETag).
+func (r *runner) checkinWait(ctx context.Context, h *host, wait time.Duration) (patchgate.Plan, string, bool, error) {
 	t0 := time.Now()
-	cr, etag, notModified, err := r.api.Checkin(ctx, h.cred, h.etag, agentapi.CheckinRequest{Inventory: r.inventory(h)})
+	etag, ep200, ep304 := h.etag, EpCheckin200, EpCheckin304
+	if wait > 0 {
+		etag, ep200, ep304 = cmp.Or(h.planETag, h.etag), EpHold200, EpHold304
+		r.m.held.Add(1)
+		defer r.m.held.Add(-1)
+	}
+	cr, etag, notModified, err := r.apiFor(h).CheckinWait(ctx, h.cred, etag, wait, agentapi.CheckinRequest{Inventory: r.inventory(h)})
 	d := time.Since(t0)
+	if err == nil && etag != "" {
+		h.planETag = etag
+	}
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
 			r.m.fail("checkin", err)
 		}
 	case notModified:
-		r.m.observe(EpCheckin304, d)
+		r.m.observe(ep304, d)
 	default:
-		r.m.observe(EpCheckin200, d)
+		r.m.observe(ep200, d)
 		if cr.Plan.HostID != "" && cr.Plan.HostID != h.id {
 			err = fmt.Errorf("the server sent the plan of host %s to host %s", cr.Plan.HostID, h.id)
 			r.m.fail("checkin", err)
@@ -569,7 +606,7 @@ func (c *counter) Write(b []byte) (int, error) {
 func (r *runner) download(ctx context.Context, h *host, p patchgate.Payload) error {
 	c := &counter{h: sha256.New(), max: p.Size}
 	t0 := time.Now()
-	n, total, err := r.api.Download(ctx, h.cred, p.SHA256, 0, c)
+	n, total, err := r.apiFor(h).Download(ctx, h.cred, p.SHA256, 0, c)
 	d := time.Since(t0)
 	r.m.downloadBytes.Add(n)
 	switch {
@@ -609,7 +646,7 @@ func (r *runner) flush(ctx context.Context, h *host) {
 	for len(h.outbox) > 0 && ctx.Err() == nil {
 		batch := h.outbox[:min(len(h.outbox), agentapi.MaxEventsPerReq)]
 		t0 := time.Now()
-		n, err := r.api.ReportEvents(ctx, h.cred, batch)
+		n, err := r.apiFor(h).ReportEvents(ctx, h.cred, batch)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -643,10 +680,13 @@ func (r *runner) summarize(sum *Summary, since time.Time) {
 		sum.Interval = r.cfg.Interval.String()
 		sum.Jitter = r.cfg.Jitter
 		sum.StartSpread = r.cfg.StartSpread.String()
+		if r.cfg.LongPoll > 0 {
+			sum.LongPoll = r.cfg.LongPoll.String()
+		}
 	}
 	sum.Cycles = m.cycles.Load()
 	sum.Missed = m.missed.Load()
-	if sum.Mode == "interval" {
+	if sum.Mode == "interval" && r.cfg.LongPoll == 0 {
 		sum.LagP99Ms, sum.LagMaxMs = ms(m.lag.Quantile(0.99)), ms(m.lag.Max())
 	}
 	sum.Endpoints = m.endpoints(sum.Seconds, sum.EnrollSeconds)

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type env struct {
 	admin  string
 	client *http.Client
 	dir    string
+	srv    *server.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -59,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(ts.Close)
 	tr := &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &env{t: t, db: db, ts: ts, admin: admin, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, dir: dir}
+	return &env{t: t, db: db, ts: ts, admin: admin, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}, dir: dir, srv: srv}
 }
 
 func (e *env) call(method, path string, body any, out any) {
@@ -376,6 +378,7 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		"count":              func(c *sim.Config) { c.StopAfterInstalled = 5 },
 		"until-installed":    func(c *sim.Config) { c.WatchUpdate = "bad id" },
 		"enroll-token":       func(c *sim.Config) { c.EnrollToken = "" },
+		"long-poll":          func(c *sim.Config) { c.LongPoll = 10 * time.Minute },
 		"templates[0].products[0].version": func(c *sim.Config) {
 			c.Templates = []sim.Template{{Name: "x", Products: []patchgate.InstalledProduct{{Name: "openssl", Version: "1 2"}}}}
 		},
@@ -391,5 +394,56 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Field != field {
 			t.Errorf("%s: err %v", field, err)
 		}
+	}
+}
+
+// TestLongPollHotfix: hosts in long-poll mode hold a check-in open; an
+// approval reaches every one of them through its held check-in, long
+// before the next ordinary check-in (an hour away).
+func TestLongPollHotfix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 40
+	const update = "ucce-7.2.1-hf3"
+	e.publish(update, "cisco.ucce", ">=7.2(1), <7.3", 1024)
+	tr := &http.Transport{MaxIdleConns: n + 16, MaxIdleConnsPerHost: n + 16, IdleConnTimeout: time.Minute}
+	t.Cleanup(tr.CloseIdleConnections)
+	cfg := e.config(n, e.enrollToken())
+	cfg.Client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	cfg.IdentityFile = ""
+	cfg.Templates = []sim.Template{{Name: "ucce", OS: "linux", Arch: "amd64", Products: []patchgate.InstalledProduct{{Name: "cisco.ucce", Version: "7.2(1)"}}}}
+	cfg.Interval, cfg.LongPoll = time.Hour, 20*time.Second
+	var clients atomic.Int64
+	cfg.HostClient = func() *http.Client {
+		clients.Add(1)
+		return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	}
+	cfg.WatchUpdate, cfg.StopAfterInstalled = update, n
+	cfg.Duration = 60 * time.Second
+	go func() {
+		for range 3000 {
+			if e.srv.HeldCheckins() == n {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		e.approve(update)
+	}()
+	s := e.run(cfg)
+	if s.StoppedBy != "until-installed" || s.InstallsDone != n || s.ErrorsAll != 0 || s.LongPoll != "20s" {
+		t.Fatalf("stopped by %s; installs %d; errors %v; long poll %q", s.StoppedBy, s.InstallsDone, s.Errors, s.LongPoll)
+	}
+	// One ordinary cycle per host; the plan came through a held check-in.
+	if s.Cycles != n {
+		t.Errorf("%d ordinary cycles, want %d", s.Cycles, n)
+	}
+	if c := endpoint(t, s, sim.EpHold200).Count; c < n {
+		t.Errorf("%d held check-ins answered with a plan, want at least %d", c, n)
+	}
+	if s.Watch == nil || s.Watch.HostsStarted != n {
+		t.Errorf("watch %+v", s.Watch)
+	}
+	if c := clients.Load(); c != n {
+		t.Errorf("%d host clients made, want one per host", c)
 	}
 }

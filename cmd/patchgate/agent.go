@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/agent"
+	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/installer"
 	"github.com/patchgate/patchgate/pki"
 )
@@ -35,6 +36,7 @@ type agentOptions struct {
 	RebootCommand  string
 	RebootTimeout  time.Duration
 	BootIDFile     string
+	LongPoll       time.Duration
 }
 
 func newAgentCmd(g *globalOptions) *cobra.Command {
@@ -47,7 +49,10 @@ func newAgentCmd(g *globalOptions) *cobra.Command {
 The first run enrols the host with --enroll-token and keeps its credential in
 --state; later runs reuse it (a state dir copied to another machine is
 detected and refused: use --re-enroll there). The agent then checks in every
---interval (with jitter), downloads approved payloads (resumable), verifies
+--interval (with jitter) and, in between, keeps a long-poll check-in open
+that the server answers as soon as the host's plan changes (--long-poll, up
+to 5m a time; 0 turns it off), so an approved hotfix starts within seconds.
+It downloads approved payloads (resumable), verifies
 size and sha256 before anything runs, installs them through the closed set of
 installers, and reports each step. Reports made while the server is
 unreachable are queued in --state and delivered later.
@@ -109,6 +114,7 @@ unreachable are queued in --state and delivered later.
 	f.StringVar(&o.RebootCommand, "reboot-command", "", `command (run by /bin/sh) that reboots this host when the group's reboot policy says so, e.g. "systemctl reboot"; default none: report reboot-pending and wait for an operator`)
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", agent.DefaultRebootTimeout, "longest the reboot command may run")
 	f.StringVar(&o.BootIDFile, "boot-id-file", "", "file identifying the current boot, to notice a reboot (default /proc/sys/kernel/random/boot_id)")
+	f.DurationVar(&o.LongPoll, "long-poll", agentapi.MaxWait, "between check-ins, keep a check-in open that the server holds up to this long and answers when the plan changes (1s to 5m; 0 = off: poll every --interval only)")
 	return cmd
 }
 
@@ -134,6 +140,13 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if o.LongPoll != 0 && (o.LongPoll < time.Second || o.LongPoll > agentapi.MaxWait) {
+		return cfg, fmt.Errorf("--long-poll: must be 0 (off) or between 1s and %s, not %s", agentapi.MaxWait, o.LongPoll)
+	}
+	var longPoll *http.Client
+	if o.LongPoll > 0 {
+		longPoll = pki.WithResponseHeaderTimeout(client, o.LongPoll+agentapi.HoldGrace)
+	}
 	if o.InstallTimeout <= 0 {
 		return cfg, errors.New("--install-timeout must be positive")
 	}
@@ -151,6 +164,7 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 		InstallTimeout: o.InstallTimeout, Hostname: o.Hostname, MachineIDFile: o.MachineIDFile,
 		Interval: o.Interval, Jitter: o.Jitter, Version: version,
 		RebootCommand: o.RebootCommand, RebootTimeout: o.RebootTimeout, BootIDFile: o.BootIDFile,
+		LongPoll: o.LongPoll, LongPollClient: longPoll,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}, nil
 }

@@ -48,6 +48,8 @@ type serveOptions struct {
 	// posting and on demand).
 	RulesInterval time.Duration
 	Sync          syncOptions
+	// MaxHeld bounds the long-poll check-ins held at once.
+	MaxHeld int
 }
 
 func newServeCmd() *cobra.Command {
@@ -80,6 +82,7 @@ pin. SIGTERM or Ctrl-C shuts down gracefully.`,
 	f.StringVar(&o.TimeZone, "timezone", "Local", "the server's time zone for schedules, e.g. Europe/Paris")
 	f.DurationVar(&o.Retention, "event-retention", 365*24*time.Hour, "keep the activity log this long (0 = for ever); older events are pruned hourly")
 	f.StringVar(&o.DebugListen, "debug-listen", "", "serve Go's profiler (/debug/pprof/) on this separate address, e.g. 127.0.0.1:6060; keep it on loopback")
+	f.IntVar(&o.MaxHeld, "max-held-checkins", server.DefaultMaxHeld, "most long-poll check-ins held open at once (about 20 KB each); beyond it agents are answered at once and back off")
 	f.DurationVar(&o.SLAWarn, "sla-warn", patchgate.SLAWarnDefault, "raise sla.approaching when an unposted update has less than this left before its SLA deadline")
 	f.StringVar(&o.Cleanup, "cleanup-schedule", "30 3 * * *", `when to decline superseded updates no host needs any more: a cron expression in --timezone (default daily at 03:30); "" disables it`)
 	f.StringVar(&o.CleanupAge, "cleanup-age", "30d", "how long after being superseded an update no host needs is declined by the cleanup job (e.g. 30d, 720h)")
@@ -131,6 +134,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if o.MaxHeld < 0 {
+		return fmt.Errorf("--max-held-checkins: must not be negative (0 = the default, %d), not %d", server.DefaultMaxHeld, o.MaxHeld)
+	}
 	if o.InsecureHTTP && o.TLSCert != "" {
 		return errors.New("--insecure-http and --tls-cert exclude each other")
 	}
@@ -153,7 +159,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
-		RulesInterval: rulesIv})
+		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld})
 	ns.cfg.StatusReport = srv.StatusReport
 	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)
@@ -213,6 +219,9 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// Held check-ins (long polls) are answered at once on shutdown, or
+	// Shutdown would wait for them.
+	hs.RegisterOnShutdown(srv.ReleaseHolds)
 
 	abs, _ := filepath.Abs(o.Data)
 	fmt.Fprintf(out, "patchgate %s serving on %s\n", version, url)

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/pki"
 	"github.com/patchgate/patchgate/sim"
 )
 
@@ -38,6 +40,7 @@ type simOptions struct {
 	Since             string
 	Timeout           time.Duration
 	Quiet             bool
+	LongPoll          time.Duration
 }
 
 func newSimCmd(g *globalOptions) *cobra.Command {
@@ -111,6 +114,7 @@ endpoint, errors by kind, installs, hotfix latency) to stdout, as JSON with
 	f.StringVar(&o.Since, "since", "", "RFC 3339 instant hotfix latency is measured from, e.g. when the update was approved (default: start of the check-ins)")
 	f.DurationVar(&o.Timeout, "timeout", time.Minute, "longest one request may take")
 	f.BoolVar(&o.Quiet, "quiet", false, "no live progress on stderr")
+	f.DurationVar(&o.LongPoll, "long-poll", 0, "keep a long-poll check-in open per host between --interval check-ins, held by the server up to this long (at most 5m; 0 = off), as the agent does")
 	return cmd
 }
 
@@ -159,14 +163,32 @@ func simConfig(g *globalOptions, o *simOptions) (sim.Config, error) {
 			return cfg, fmt.Errorf("--templates: %w", err)
 		}
 	}
-	client, err := simHTTPClient(g, o.MaxInFlight+o.EnrollConcurrency, o.Timeout)
+	conns, headerWait := o.MaxInFlight+o.EnrollConcurrency, time.Duration(0)
+	if o.LongPoll > 0 {
+		// One connection per host, each waiting for its answer as long as
+		// the server may hold it.
+		conns, headerWait = o.Hosts+o.EnrollConcurrency, o.LongPoll+agentapi.HoldGrace
+	}
+	client, err := simHTTPClient(g, conns, o.Timeout, headerWait)
 	if err != nil {
 		return cfg, err
+	}
+	var hostClient func() *http.Client
+	if o.LongPoll > 0 && !strings.HasPrefix(g.Server, "http://") {
+		// Over HTTPS each host gets its own pinned client, hence its own
+		// TLS connection, as real agents have.
+		hostClient = func() *http.Client {
+			c, err := simHTTPClient(g, 1, o.Timeout, headerWait)
+			if err != nil { // checked above with the same arguments
+				return client
+			}
+			return c
+		}
 	}
 	return sim.Config{
 		Server: strings.TrimRight(g.Server, "/"), Client: client, EnrollToken: o.EnrollToken,
 		Hosts: o.Hosts, IdentityFile: o.Identities, Templates: templates,
-		Interval: o.Interval, Jitter: o.Jitter, StartSpread: o.StartSpread, CheckinRate: o.CheckinRate, Duration: o.Duration,
+		Interval: o.Interval, Jitter: o.Jitter, StartSpread: o.StartSpread, LongPoll: o.LongPoll, HostClient: hostClient, CheckinRate: o.CheckinRate, Duration: o.Duration,
 		FailureRate: o.FailureRate, SkipDownload: o.SkipDownload,
 		EnrollConcurrency: o.EnrollConcurrency, MaxInFlight: o.MaxInFlight,
 		WatchUpdate: watch, WatchSince: since, StopAfterInstalled: stopAfter,
@@ -178,16 +200,23 @@ func simConfig(g *globalOptions, o *simOptions) (sim.Config, error) {
 // connections) for https; for plain http, a transport that keeps as many
 // idle connections as there can be requests in flight, so that a load run
 // does not churn through ephemeral ports. Neither uses a proxy.
-func simHTTPClient(g *globalOptions, conns int, timeout time.Duration) (*http.Client, error) {
+//
+// headerWait > 0 (long polls) makes the transport wait that long for
+// response headers.
+func simHTTPClient(g *globalOptions, conns int, timeout, headerWait time.Duration) (*http.Client, error) {
 	if !strings.HasPrefix(g.Server, "http://") {
-		return httpClientFor(g.Server, g.CAFingerprint, timeout)
+		c, err := httpClientFor(g.Server, g.CAFingerprint, timeout)
+		if err == nil && headerWait > 0 {
+			c = pki.WithResponseHeaderTimeout(c, headerWait)
+		}
+		return c, err
 	}
 	conns = max(conns, 16)
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
-		ResponseHeaderTimeout: 30 * time.Second,
+		ResponseHeaderTimeout: max(30*time.Second, headerWait),
 		IdleConnTimeout:       90 * time.Second,
 		MaxIdleConns:          conns,
 		MaxIdleConnsPerHost:   conns,
