@@ -2,7 +2,6 @@ package patchgate
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -100,7 +99,7 @@ const (
 	MaxProductMap       = 10000
 )
 
-var advisoryIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
+var advisoryIDPattern = MustBoundedPattern(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$`, 1, 128)
 
 // ValidAdvisoryID reports whether s can be an advisory id: letters, digits
 // and . _ : + -, at most 128 (every major vendor's ids fit: cisco-sa-…,

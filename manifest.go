@@ -57,10 +57,10 @@ type ManifestPayload struct {
 }
 
 var (
-	updateIDPattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
-	cvePattern         = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,7}$`)
-	payloadNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
-	sha256Pattern      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	updateIDPattern    = MustBoundedPattern(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$`, 1, 128)
+	cvePattern         = MustBoundedPattern(`^CVE-[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9]+$`, 13, 16)
+	payloadNamePattern = MustBoundedPattern(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`, 1, 128)
+	sha256Pattern      = MustBoundedPattern(`^[0-9a-f]+$`, 64, 64)
 )
 
 // ValidUpdateID reports whether s can be an update id.

@@ -3,7 +3,6 @@ package patchgate
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -50,13 +49,13 @@ const MaxRuleDuration = 366 * 24 * time.Hour
 // MaxRuleList bounds each of a rule's lists.
 const MaxRuleList = 100
 
-var ruleNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var ruleNamePattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
 // ValidRuleName reports whether s can name a rule.
 func ValidRuleName(s string) bool { return ruleNamePattern.MatchString(s) }
 
 // groupPattern is the shape of a group name (the server's validGroup).
-var groupPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var groupPattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
 // Validate checks a rule, naming the field at fault.
 func (r Rule) Validate() error {

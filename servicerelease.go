@@ -2,7 +2,6 @@ package patchgate
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -47,7 +46,7 @@ type Consolidation struct {
 // features or definitions.
 var consolidated = []Kind{KindHotfix, KindSecurity, KindCritical}
 
-var productPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,63}$`)
+var productPattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._+-]*$`, 1, 64)
 
 // ConsolidateServiceRelease decides the next incremental Service Release
 // of product: every hotfix (kinds hotfix, security, critical) that applies

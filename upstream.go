@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -53,7 +52,7 @@ type Upstream struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 }
 
-var upstreamNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var upstreamNamePattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
 // MaxUpstreamFilters bounds the product and kind filters of an upstream.
 const MaxUpstreamFilters = 64
@@ -353,7 +352,7 @@ const HeaderServerChain = "X-Patchgate-Chain"
 // MaxChainLen bounds the chain of server ids.
 const MaxChainLen = 64
 
-var serverIDPattern = regexp.MustCompile(`^srv-[0-9a-f]{16}$`)
+var serverIDPattern = MustBoundedPattern(`^srv-[0-9a-f]+$`, 20, 20)
 
 // ValidServerID reports whether s is a server id ("srv-" and 16 hex).
 func ValidServerID(s string) bool { return serverIDPattern.MatchString(s) }

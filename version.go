@@ -2,7 +2,6 @@ package patchgate
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -12,7 +11,7 @@ import (
 // non-digit runs (compared character by character, '~' before anything,
 // letters before other characters) and digit runs (compared numerically).
 
-var productNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._+-]{0,127}$`)
+var productNamePattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._+-]*$`, 1, 128)
 
 // ValidProductName reports whether s is a valid product name: lowercase
 // letters, digits and ". _ + -", e.g. "cisco.ucce" or "openssl".

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -125,8 +124,8 @@ func jsonError(err error) error {
 }
 
 var (
-	idPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$`)
-	hexPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	idPattern  = patchgate.MustBoundedPattern(`^[A-Za-z0-9][A-Za-z0-9._:+-]*$`, 1, 128)
+	hexPattern = patchgate.MustBoundedPattern(`^[0-9a-f]+$`, 64, 64)
 )
 
 // ValidID reports whether s is an acceptable update, host or event ID.

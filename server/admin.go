@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/patchgate/patchgate/agentapi"
 )
 
-var groupNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var groupNamePattern = patchgate.MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
 func validGroup(field, name string) error {
 	if !groupNamePattern.MatchString(name) {
