@@ -13,6 +13,7 @@ func (s *Server) ConsolidateAll(ctx context.Context) ([]string, error) { return 
 
 // Cleanup runs the scheduled cleanup once.
 func (s *Server) RunCleanup(ctx context.Context) { s.runCleanup(ctx) }
+
 // RefreshEstimates recomputes the install-duration estimates, as Run's
 // ticker does.
 func (s *Server) RefreshEstimates(ctx context.Context) { s.refreshEstimates(ctx) }
