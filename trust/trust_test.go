@@ -384,7 +384,7 @@ func TestExpiringRoles(t *testing.T) {
 		{st("root", 1, 31*day), false},
 		{st("root", 1, 30*day), true},
 		{st("root", 1, -day), true},
-		{st("targets", 4, 23*day), true},
+		{st("targets", 4, 22*day), true},
 		{st("targets", 4, 40*day), false},
 		{st("snapshot", 9, 2*day), false},
 		{st("snapshot", 9, day), true},
