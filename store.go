@@ -164,5 +164,14 @@ type Store interface {
 	SiteStore
 	PurgeStore
 	ReplicaStore
+	TrustStore
 	Close() error
+}
+
+// TrustStore is what the TUF repository of a server's own updates needs
+// beyond the catalog (issue 8).
+type TrustStore interface {
+	// UpdateOrigins maps each synced update to the upstream it came from;
+	// updates this server publishes itself are absent.
+	UpdateOrigins(ctx context.Context) (map[string]string, error)
 }

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"SiteCompliance", testSiteCompliance},
 		{"DeleteUpdates", testDeleteUpdates},
 		{"ApplyReplicaPolicy", testApplyReplicaPolicy},
+		{"UpdateOrigins", testUpdateOrigins},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
