@@ -30,6 +30,8 @@ type snapshot struct {
 	// inherit down it.
 	tree *patchgate.GroupTree
 	windowSnapshot
+	// origins maps synced updates to their upstream (TUF plan items).
+	origins map[string]string
 }
 
 type snapshotCache struct {
@@ -87,6 +89,10 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := s.store.UpdateOrigins(ctx)
+	if err != nil {
+		return nil, err
+	}
 	snap := &snapshot{
 		gen:            g,
 		catalog:        patchgate.NewCatalog(updates),
@@ -97,6 +103,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		testGroups:     testGroups,
 		tree:           patchgate.NewGroupTree(nodes),
 		windowSnapshot: ws,
+		origins:        origins,
 	}
 	s.snap.cur.Store(snap)
 	return snap, nil

@@ -70,6 +70,8 @@ type Config struct {
 	// RulesInterval is how often Run runs the automatic approval rules
 	// (default 1m; negative: only on posting and on demand).
 	RulesInterval time.Duration
+	// Trust is the TUF repository of this server's own updates.
+	Trust TrustConfig
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -108,6 +110,7 @@ type Server struct {
 	sync        SyncService // upstream sync; nil = none
 	// rulesAfterSync: a rule run after a sync is queued (see Synced).
 	rulesAfterSync atomic.Bool
+	trust          trustState
 }
 
 // New returns a server for cfg.
@@ -134,6 +137,7 @@ func New(cfg Config) *Server {
 		jobsCfg:     cfg.NotifyJobs,
 		rulesIv:     cfg.RulesInterval,
 	}
+	s.trust.cfg = cfg.Trust
 	if s.cleanupAge <= 0 {
 		s.cleanupAge = patchgate.CleanupAgeDefault
 	}
@@ -188,6 +192,7 @@ func (s *Server) Run(ctx context.Context) {
 	if s.rulesIv > 0 {
 		rules.Reset(s.rulesIv)
 	}
+	defer s.startTrust(ctx)()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -312,6 +317,7 @@ func (s *Server) Handler() http.Handler {
 	maps.Copy(admin, s.ruleHandlers())
 	maps.Copy(admin, s.groupTreeHandlers())
 	maps.Copy(admin, s.upstreamHandlers())
+	maps.Copy(admin, s.trustHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]
@@ -332,6 +338,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentapi.PathEvents, s.reportEvents)
 	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
 	s.registerPublicNotify(mux)
+	mux.HandleFunc("GET "+agentapi.PathTUF+"{repo}/{file}", s.serveTUF)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

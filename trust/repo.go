@@ -1,7 +1,9 @@
 package trust
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -232,6 +234,13 @@ func (r *Repo) SetRoot(data []byte) error {
 	if len(data) > MaxFileBytes {
 		return fmt.Errorf("root: larger than %d bytes", MaxFileBytes)
 	}
+	// Stored compact: JSON carried in another document (the enrolment
+	// answer) is compacted, and the fingerprint is over the exact bytes.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	data = buf.Bytes()
 	next, err := metadata.Root().FromBytes(data)
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
