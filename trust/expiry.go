@@ -2,6 +2,7 @@ package trust
 
 import (
 	"fmt"
+	"github.com/patchgate/patchgate"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -10,7 +11,7 @@ import (
 // EventExpiring is raised once per (repository, role, version) when a
 // role's metadata — and so the keys it lists — expires within its warning
 // threshold.
-const EventExpiring = "trust.expiring"
+const EventExpiring = patchgate.EventTrustExpiring
 
 // ExpiryWarn is how long before expiry each role raises trust.expiring.
 // The online roles are re-signed at half their life, so for them an alert
