@@ -376,7 +376,26 @@ func (r *Repo) timestampLocked() error {
 		return err
 	}
 	r.ts = ts
+	r.pruneLocked()
 	return nil
+}
+
+// KeepVersions is how many snapshot and targets versions a repository
+// keeps on disk: a client that read an older timestamp a moment ago still
+// finds the snapshot and targets it names. Every root version is kept.
+const KeepVersions = 16
+
+// pruneLocked removes snapshot and targets versions older than the last
+// KeepVersions; failures only leave files behind.
+func (r *Repo) pruneLocked() {
+	for role, cur := range map[string]int64{metadata.SNAPSHOT: r.snap.Signed.Version, metadata.TARGETS: r.tgt.Signed.Version} {
+		for v := cur - KeepVersions; v > 0; v-- {
+			err := os.Remove(filepath.Join(r.dir, fmt.Sprintf("%d.%s.json", v, role)))
+			if errors.Is(err, fs.ErrNotExist) {
+				break // older ones were pruned before
+			}
+		}
+	}
 }
 
 // Refresh re-signs, even when nothing changed, the online metadata that

@@ -402,3 +402,27 @@ func TestExpiringRoles(t *testing.T) {
 }
 
 func itoaT(v int64) string { return fmt.Sprint(v) }
+
+func TestPruneOldVersions(t *testing.T) {
+	c := &clock{time.Now()}
+	r, _ := newRepo(t, c)
+	for i := range KeepVersions + 5 {
+		ts := map[string]*metadata.TargetFiles{}
+		_, tf, _ := TargetFor(upd("hf", i+1, patchgate.Payload{Name: "x", Size: 1, SHA256: sha1}), patchgate.Payload{Name: "x", Size: 1, SHA256: sha1})
+		ts["hf/r1/x"] = tf
+		if _, err := r.Publish(ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := r.Status()
+	cur := st.Roles[1].Version // targets
+	for v := int64(1); v <= cur; v++ {
+		_, err := r.ReadFile(fmt.Sprintf("%d.targets.json", v))
+		if kept := v > cur-KeepVersions; kept != (err == nil) {
+			t.Errorf("targets v%d of %d: kept=%v err=%v", v, cur, kept, err)
+		}
+	}
+	if _, err := r.ReadFile("1.root.json"); err != nil {
+		t.Fatal("root v1 pruned")
+	}
+}
