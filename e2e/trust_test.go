@@ -137,6 +137,22 @@ payloads:
 	if !res.Results[0].OK {
 		t.Fatalf("verify after rotation %+v", res)
 	}
+
+	// Replacing the online keys with the new root keys' signatures.
+	before := status.Repos[0].OnlineKeys["timestamp"]
+	s.run(t, false, "keys", "rotate", "--root-key", gen.Keys[0], "--root-key", gen.Keys[1], "--new-online-keys")
+	s.runJSON(t, &status, "keys", "status")
+	if status.Repos[0].Roles[0].Version != 3 || status.Repos[0].OnlineKeys["timestamp"] == before ||
+		status.Repos[0].Roles[3].KeyIDs[0] != status.Repos[0].OnlineKeys["timestamp"] {
+		t.Fatalf("after rotating the online keys %+v", status.Repos[0])
+	}
+	s.runJSON(t, &res, "verify", "ucce-7.2.1-hf1", "--root-fingerprint", fp)
+	if !res.Results[0].OK {
+		t.Fatalf("verify after rotating the online keys %+v", res)
+	}
+	if out := s.run(t, true, "keys", "rotate", "--root-key", gen.Keys[0]); !strings.Contains(out, "--new-root-key") {
+		t.Fatalf("rotate with nothing to rotate:\n%s", out)
+	}
 }
 
 // TestKeysInitBeforeFirstStart: keys init on a fresh data directory puts

@@ -228,8 +228,9 @@ func (s *Server) serveTUF(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) trustHandlers() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /api/v1/trust":       s.trustStatus,
-		"POST /api/v1/trust/root": s.setTrustRoot,
+		"GET /api/v1/trust":              s.trustStatus,
+		"POST /api/v1/trust/root":        s.setTrustRoot,
+		"POST /api/v1/trust/online-keys": s.pendingOnlineKeys,
 	}
 }
 
@@ -306,4 +307,20 @@ func (s *Server) setTrustRoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// pendingOnlineKeys creates (once) the keys that replace the online keys
+// when a root listing them is accepted, and returns their public keys.
+func (s *Server) pendingOnlineKeys(w http.ResponseWriter, r *http.Request) {
+	repo := s.trustRepo()
+	if repo == nil {
+		s.writeError(w, r, patchgate.NotFound("TUF signing is not enabled on this server"))
+		return
+	}
+	keys, err := repo.PendingOnlineKeys()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.PendingOnlineKeys{Keys: keys})
 }

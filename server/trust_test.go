@@ -194,7 +194,7 @@ func TestTUFRootRotationOverAPI(t *testing.T) {
 	}
 	_, cur := get(t, e.http.URL+"/tuf/local/root.json")
 	// One old key is below the threshold of 2: refused, naming the field.
-	bad, err := trust.RotateRoot(cur, old[:1], fresh, 2, clk.Now().Add(trust.RootExpiry))
+	bad, err := trust.RotateRoot(cur, old[:1], fresh, 2, clk.Now().Add(trust.RootExpiry), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestTUFRootRotationOverAPI(t *testing.T) {
 	if st := e.call("POST", "/api/v1/trust/root", e.token(patchgate.RoleApprover), adminapi.SetRootRequest{Root: bad}, nil); st != 403 {
 		t.Fatalf("approver rotated the root: %d", st)
 	}
-	good, _ := trust.RotateRoot(cur, old[:2], fresh, 2, clk.Now().Add(trust.RootExpiry))
+	good, _ := trust.RotateRoot(cur, old[:2], fresh, 2, clk.Now().Add(trust.RootExpiry), nil)
 	var ts adminapi.TrustStatus
 	if st := e.call("POST", "/api/v1/trust/root", e.admin, adminapi.SetRootRequest{Root: good}, &ts); st != 200 || ts.Repos[0].Roles[0].Version != 2 {
 		t.Fatalf("rotation: %d %+v", st, ts)

@@ -71,16 +71,48 @@ func Open(dataDir, name string, now func() time.Time) (*Repo, error) {
 	if err := r.load(); err != nil {
 		return nil, err
 	}
+	// Metadata signed by keys that are no longer the online keys (a
+	// rotation interrupted before re-signing) is signed again.
+	if r.ts != nil && (!signedBy(r.tgt.Signatures, r.online[metadata.TARGETS]) || !signedBy(r.snap.Signatures, r.online[metadata.SNAPSHOT]) ||
+		!signedBy(r.ts.Signatures, r.online[metadata.TIMESTAMP])) {
+		if err := r.publishLocked(r.tgt.Signed.Targets); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+func signedBy(sigs []metadata.Signature, k ed25519.PrivateKey) bool {
+	id := KeyID(k)
+	for _, s := range sigs {
+		if s.KeyID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // loadOnlineKeys reads (creating on first use) the online keys.
 func loadOnlineKeys(dir string) (map[string]ed25519.PrivateKey, error) {
+	return loadKeys(dir, true)
+}
+
+// loadKeys reads the online roles' keys in dir, creating missing ones if
+// create (else leaving them out).
+func loadKeys(dir string, create bool) (map[string]ed25519.PrivateKey, error) {
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
 	keys := make(map[string]ed25519.PrivateKey)
 	for _, role := range OnlineRoles {
 		path := filepath.Join(dir, role+".key")
 		k, err := ReadKeyFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
+			if !create {
+				continue
+			}
 			if k, err = GenerateKey(); err == nil {
 				err = WriteKeyFile(path, k)
 			}
@@ -109,6 +141,16 @@ func (r *Repo) load() error {
 	}
 	if r.root, err = metadata.Root().FromBytes(data); err != nil {
 		return fmt.Errorf("trust: %s/root.json: %w", r.name, err)
+	}
+	// A rotation of the online keys interrupted after the root was
+	// written: the root lists the pending keys; finish it.
+	if ts := r.root.Signed.Roles[metadata.TIMESTAMP]; ts != nil && !slices.Contains(ts.KeyIDs, KeyID(r.online[metadata.TIMESTAMP])) {
+		if pending, err := loadKeys(filepath.Join(r.keysDir, "pending"), false); err == nil && pending[metadata.TIMESTAMP] != nil &&
+			slices.Contains(ts.KeyIDs, KeyID(pending[metadata.TIMESTAMP])) {
+			if err := r.promoteLocked(); err != nil {
+				return err
+			}
+		}
 	}
 	data, err = readLimited(filepath.Join(r.dir, "timestamp.json"), MaxFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -189,28 +231,44 @@ func SignRoot(root *metadata.Metadata[metadata.RootType], keys []ed25519.Private
 	return nil
 }
 
-// RotateRoot builds root version cur+1 whose root role is held by newKeys
-// (threshold of them), the online roles unchanged, signed by oldKeys and
-// newKeys: clients that trust cur follow it.
-func RotateRoot(cur []byte, oldKeys, newKeys []ed25519.PrivateKey, threshold int, expires time.Time) ([]byte, error) {
+// RotateRoot builds root version cur+1, signed by oldKeys and newKeys so
+// that clients trusting cur follow it. Its root role is held by newKeys
+// (threshold of them), or stays as it is when newKeys is empty; the online
+// roles are held by online (one key each: the server's pending online
+// keys), or stay as they are when online is nil.
+func RotateRoot(cur []byte, oldKeys, newKeys []ed25519.PrivateKey, threshold int, expires time.Time, online map[string]*metadata.Key) ([]byte, error) {
 	root, err := metadata.Root().FromBytes(cur)
 	if err != nil {
 		return nil, fmt.Errorf("current root: %w", err)
 	}
-	if threshold < 1 || threshold > len(newKeys) {
-		return nil, fmt.Errorf("threshold %d must be between 1 and the number of new root keys (%d)", threshold, len(newKeys))
-	}
-	for _, id := range slices.Clone(root.Signed.Roles[metadata.ROOT].KeyIDs) {
-		if err := root.Signed.RevokeKey(id, metadata.ROOT); err != nil {
+	if len(newKeys) > 0 {
+		if threshold < 1 || threshold > len(newKeys) {
+			return nil, fmt.Errorf("threshold %d must be between 1 and the number of new root keys (%d)", threshold, len(newKeys))
+		}
+		if err := replaceRoleKeys(root, metadata.ROOT, newKeys...); err != nil {
 			return nil, err
 		}
+		root.Signed.Roles[metadata.ROOT].Threshold = threshold
+	} else if online == nil {
+		return nil, errors.New("nothing to rotate: give new root keys or new online keys")
 	}
-	for _, k := range newKeys {
-		if err := root.Signed.AddKey(PublicKey(k), metadata.ROOT); err != nil {
-			return nil, err
+	if online != nil {
+		for _, role := range OnlineRoles {
+			k, ok := online[role]
+			if !ok {
+				return nil, fmt.Errorf("no new %s key", role)
+			}
+			for _, id := range slices.Clone(root.Signed.Roles[role].KeyIDs) {
+				if err := root.Signed.RevokeKey(id, role); err != nil {
+					return nil, err
+				}
+			}
+			if err := root.Signed.AddKey(k, role); err != nil {
+				return nil, err
+			}
+			root.Signed.Roles[role].Threshold = 1
 		}
 	}
-	root.Signed.Roles[metadata.ROOT].Threshold = threshold
 	root.Signed.Version++
 	root.Signed.Expires = expires.UTC().Truncate(time.Second)
 	root.ClearSignatures()
@@ -224,6 +282,20 @@ func RotateRoot(cur []byte, oldKeys, newKeys []ed25519.PrivateKey, threshold int
 		}
 	}
 	return root.ToBytes(true)
+}
+
+func replaceRoleKeys(root *metadata.Metadata[metadata.RootType], role string, keys ...ed25519.PrivateKey) error {
+	for _, id := range slices.Clone(root.Signed.Roles[role].KeyIDs) {
+		if err := root.Signed.RevokeKey(id, role); err != nil {
+			return err
+		}
+	}
+	for _, k := range keys {
+		if err := root.Signed.AddKey(PublicKey(k), role); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetRoot accepts a new root: version 1 when the repository has none
@@ -266,11 +338,28 @@ func (r *Repo) SetRoot(data []byte) error {
 	if !next.Signed.Expires.After(r.now()) {
 		return errors.New("root: already expired")
 	}
-	for _, role := range OnlineRoles {
-		rl := next.Signed.Roles[role]
-		if rl == nil || rl.Threshold != 1 || !slices.Contains(rl.KeyIDs, KeyID(r.online[role])) {
-			return fmt.Errorf("root: role %s must be held by this server's online %s key %s (threshold 1)", role, role, KeyID(r.online[role]))
+	// The online roles: this server's current online keys, or all of its
+	// pending ones (a rotation of the online keys).
+	pending, err := loadKeys(filepath.Join(r.keysDir, "pending"), false)
+	if err != nil {
+		return err
+	}
+	holds := func(keys map[string]ed25519.PrivateKey) bool {
+		for _, role := range OnlineRoles {
+			rl, k := next.Signed.Roles[role], keys[role]
+			if rl == nil || k == nil || rl.Threshold != 1 || len(rl.KeyIDs) != 1 || rl.KeyIDs[0] != KeyID(k) {
+				return false
+			}
 		}
+		return true
+	}
+	promote := false
+	switch {
+	case holds(r.online):
+	case len(pending) == len(OnlineRoles) && holds(pending):
+		promote = true
+	default:
+		return fmt.Errorf("root: each online role (targets, snapshot, timestamp) must be held, threshold 1, by this server's online key or, all of them, by its pending online keys")
 	}
 	if err := writeAtomic(filepath.Join(r.dir, fmt.Sprintf("%d.root.json", want)), data); err != nil {
 		return err
@@ -279,9 +368,55 @@ func (r *Repo) SetRoot(data []byte) error {
 		return err
 	}
 	r.root = next
+	if promote {
+		if err := r.promoteLocked(); err != nil {
+			return err
+		}
+		// Everything is signed again with the new keys: a client drops
+		// metadata its new root's keys did not sign (fast-forward recovery).
+		if r.ts != nil {
+			return r.publishLocked(r.tgt.Signed.Targets)
+		}
+	}
 	if r.ts == nil {
 		return r.publishLocked(map[string]*metadata.TargetFiles{})
 	}
+	return nil
+}
+
+// PendingOnlineKeys returns the public keys of the pending online keys
+// (<data>/tuf/keys/pending/), creating them if needed: a root rotation
+// that lists them replaces the online keys when it is accepted.
+func (r *Repo) PendingOnlineKeys() (map[string]*metadata.Key, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys, err := loadKeys(filepath.Join(r.keysDir, "pending"), true)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*metadata.Key, len(keys))
+	for role, k := range keys {
+		out[role] = PublicKey(k)
+	}
+	return out, nil
+}
+
+// promoteLocked makes the pending online keys the online keys.
+func (r *Repo) promoteLocked() error {
+	dir := filepath.Join(r.keysDir, "pending")
+	keys, err := loadKeys(dir, false)
+	if err != nil {
+		return err
+	}
+	if len(keys) != len(OnlineRoles) {
+		return errors.New("trust: pending online keys are incomplete")
+	}
+	for _, role := range OnlineRoles {
+		if err := os.Rename(filepath.Join(dir, role+".key"), filepath.Join(r.keysDir, role+".key")); err != nil {
+			return err
+		}
+	}
+	r.online = keys
 	return nil
 }
 

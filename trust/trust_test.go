@@ -299,7 +299,7 @@ func TestRootRotation(t *testing.T) {
 	}
 	cur, _ := r.ReadFile("root.json")
 	// Below the old threshold (one old key): refused.
-	bad, err := RotateRoot(cur, old[:1], fresh, 2, c.t.Add(RootExpiry))
+	bad, err := RotateRoot(cur, old[:1], fresh, 2, c.t.Add(RootExpiry), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,11 +307,11 @@ func TestRootRotation(t *testing.T) {
 		t.Fatalf("rotation below the old threshold accepted: %v", err)
 	}
 	// Not signed by the new keys: refused.
-	bad, _ = RotateRoot(cur, old, nil, 0, c.t.Add(RootExpiry))
+	bad, _ = RotateRoot(cur, old, nil, 0, c.t.Add(RootExpiry), nil)
 	if bad != nil {
 		t.Fatal("rotation without new keys built")
 	}
-	onlyOld, _ := RotateRoot(cur, old[1:], fresh, 2, c.t.Add(RootExpiry))
+	onlyOld, _ := RotateRoot(cur, old[1:], fresh, 2, c.t.Add(RootExpiry), nil)
 	m, _ := metadata.Root().FromBytes(onlyOld)
 	m.Signatures = m.Signatures[:2] // drop the new keys' signatures
 	unsigned, _ := m.ToBytes(true)
@@ -322,7 +322,7 @@ func TestRootRotation(t *testing.T) {
 	if err := r.SetRoot(cur); err == nil {
 		t.Fatal("same root version accepted again")
 	}
-	good, err := RotateRoot(cur, old[1:], fresh, 2, c.t.Add(RootExpiry))
+	good, err := RotateRoot(cur, old[1:], fresh, 2, c.t.Add(RootExpiry), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestRootRotation(t *testing.T) {
 	}
 	// The old keys alone can no longer rotate.
 	cur2, _ := r.ReadFile("root.json")
-	bad, _ = RotateRoot(cur2, old, old, 2, c.t.Add(RootExpiry))
+	bad, _ = RotateRoot(cur2, old, old, 2, c.t.Add(RootExpiry), nil)
 	if err := r.SetRoot(bad); err == nil {
 		t.Fatal("old keys rotated after being replaced")
 	}
@@ -424,5 +424,85 @@ func TestPruneOldVersions(t *testing.T) {
 	}
 	if _, err := r.ReadFile("1.root.json"); err != nil {
 		t.Fatal("root v1 pruned")
+	}
+}
+
+// TestOnlineKeyRotationRecoversFastForward: an attacker with the old
+// timestamp key fast-forwards an agent's timestamp; the agent is stuck
+// (the genuine timestamp looks like a rollback) until a root rotation
+// replaces the online keys; then it recovers.
+func TestOnlineKeyRotationRecoversFastForward(t *testing.T) {
+	c := &clock{time.Now()}
+	r, old := newRepo(t, c)
+	url := serve(t, r)
+	root1, _, _ := r.Root1()
+	local := t.TempDir()
+	os.WriteFile(filepath.Join(local, "root.json"), root1, 0o600)
+	fix := patchgate.Payload{Name: "fix.sh", Size: 10, SHA256: sha1, Installer: "exec"}
+	ts, _ := CatalogTargets([]patchgate.Update{upd("hf3", 1, fix)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted}, nil)
+	if _, err := r.Publish(ts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(t, url, local); err != nil {
+		t.Fatal(err)
+	}
+	// The attacker signs timestamp v1000 with the stolen key; the agent
+	// takes it.
+	stolen, err := ReadKeyFile(filepath.Join(filepath.Dir(r.Dir()), "keys", "timestamp.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, _ := r.ReadFile("timestamp.json")
+	evil, _ := metadata.Timestamp().FromBytes(genuine)
+	evil.Signed.Version = 1000
+	evil.ClearSignatures()
+	evil.Sign(signer(stolen))
+	evilBytes, _ := evil.ToBytes(true)
+	writeAtomic(filepath.Join(r.Dir(), "timestamp.json"), evilBytes)
+	if _, err := refresh(t, url, local); err != nil {
+		t.Fatal(err)
+	}
+	writeAtomic(filepath.Join(r.Dir(), "timestamp.json"), genuine)
+	if _, err := refresh(t, url, local); err == nil {
+		t.Fatal("agent took a timestamp version below the fast-forwarded one")
+	}
+	// Rotation of the online keys, signed by the offline root keys.
+	pending, err := r.PendingOnlineKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := r.PendingOnlineKeys()
+	if id1, _ := pending["timestamp"].ID(); func() string { id2, _ := again["timestamp"].ID(); return id2 }() != id1 {
+		t.Fatal("pending keys changed between calls")
+	}
+	cur, _ := r.ReadFile("root.json")
+	next, err := RotateRoot(cur, old[:2], nil, 0, c.t.Add(RootExpiry), pending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetRoot(next); err != nil {
+		t.Fatal(err)
+	}
+	if KeyID(r.online["timestamp"]) == KeyID(stolen) {
+		t.Fatal("online timestamp key not replaced")
+	}
+	up, err := refresh(t, url, local)
+	if err != nil {
+		t.Fatalf("agent did not recover after the rotation: %v", err)
+	}
+	if _, err := up.GetTargetInfo("hf3/r1/fix.sh"); err != nil {
+		t.Fatal(err)
+	}
+	// A root listing keys that are neither current nor pending: refused.
+	k, _ := GenerateKey()
+	cur, _ = r.ReadFile("root.json")
+	bad, _ := RotateRoot(cur, old[:2], nil, 0, c.t.Add(RootExpiry), map[string]*metadata.Key{"targets": PublicKey(k), "snapshot": PublicKey(k), "timestamp": PublicKey(k)})
+	if err := r.SetRoot(bad); err == nil || !strings.Contains(err.Error(), "online") {
+		t.Fatalf("root with foreign online keys: %v", err)
+	}
+	// Reopening keeps the new keys.
+	r2, err := Open(filepath.Dir(filepath.Dir(r.Dir())), RepoLocal, c.now)
+	if err != nil || KeyID(r2.online["timestamp"]) != KeyID(r.online["timestamp"]) {
+		t.Fatalf("reopen: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
@@ -189,18 +190,27 @@ func (a *adminCLI) keysRotateCmd() *cobra.Command {
 	var oldFiles, newFiles []string
 	var threshold int
 	var expires string
+	var newOnline bool
 	cmd := &cobra.Command{
-		Use:   "rotate --root-key FILE... --new-root-key FILE... [--threshold 2] [--expires 365d]",
-		Short: "Rotate the root keys: the next root, signed offline by the old threshold and the new keys, uploaded to the server",
-		Args:  cobra.NoArgs,
+		Use:   "rotate --root-key FILE... [--new-root-key FILE...] [--new-online-keys] [--threshold 2] [--expires 365d]",
+		Short: "Rotate the root keys and/or the online keys: the next root, signed offline by the old threshold and the new keys, uploaded to the server",
+		Long: `rotate builds the next root version from the server's current root.json:
+--new-root-key replaces the root keys (the new root is signed by the old
+threshold and the new keys, so agents that trust the old root follow it);
+--new-online-keys has the server create new targets, snapshot and timestamp
+keys and lists them in the new root: when it is accepted the server signs
+everything again with them (after a compromise of the server's disk, or
+to recover agents from a fast-forwarded timestamp). Run it where the root
+key files are, and move them back offline.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(oldFiles) == 0 {
 				return patchgate.Invalid("--root-key", "is required: the current root key files (at least the threshold)")
 			}
-			if len(newFiles) == 0 {
-				return patchgate.Invalid("--new-root-key", "is required: the new root key files (patchgate keys generate)")
+			if len(newFiles) == 0 && !newOnline {
+				return patchgate.Invalid("--new-root-key", "is required (the new root key files, from patchgate keys generate) unless --new-online-keys")
 			}
-			if threshold < 1 || threshold > len(newFiles) {
+			if len(newFiles) > 0 && (threshold < 1 || threshold > len(newFiles)) {
 				return patchgate.Invalid("--threshold", "must be between 1 and the number of new keys (%d)", len(newFiles))
 			}
 			life, err := parseFlagDuration("--expires", expires)
@@ -223,7 +233,15 @@ func (a *adminCLI) keysRotateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			next, err := trust.RotateRoot(cur, oldKeys, newKeys, threshold, a.now().Add(life))
+			var online map[string]*metadata.Key
+			if newOnline {
+				var pk adminapi.PendingOnlineKeys
+				if err := c.do(cmd.Context(), "POST", "/api/v1/trust/online-keys", nil, nil, &pk); err != nil {
+					return err
+				}
+				online = pk.Keys
+			}
+			next, err := trust.RotateRoot(cur, oldKeys, newKeys, threshold, a.now().Add(life), online)
 			if err != nil {
 				return err
 			}
@@ -247,6 +265,7 @@ func (a *adminCLI) keysRotateCmd() *cobra.Command {
 	f.StringSliceVar(&newFiles, "new-root-key", nil, "a new root key file (repeatable)")
 	f.IntVar(&threshold, "threshold", 2, "how many of the new root keys must sign a root")
 	f.StringVar(&expires, "expires", "365d", "how long the new root is valid")
+	f.BoolVar(&newOnline, "new-online-keys", false, "replace the server's online keys (targets, snapshot, timestamp) too")
 	return cmd
 }
 
