@@ -150,8 +150,14 @@ payloads:
 	if !res.Results[0].OK {
 		t.Fatalf("verify after rotating the online keys %+v", res)
 	}
-	if out := s.run(t, true, "keys", "rotate", "--root-key", gen.Keys[0]); !strings.Contains(out, "--new-root-key") {
-		t.Fatalf("rotate with nothing to rotate:\n%s", out)
+	// Renewal needs the threshold too.
+	if out := s.run(t, true, "keys", "rotate", "--root-key", gen.Keys[0]); !strings.Contains(out, "threshold") {
+		t.Fatalf("renewal with one key:\n%s", out)
+	}
+	s.run(t, false, "keys", "rotate", "--root-key", gen.Keys[0], "--root-key", gen.Keys[2], "--expires", "400d")
+	s.runJSON(t, &status, "keys", "status")
+	if status.Repos[0].Roles[0].Version != 4 {
+		t.Fatalf("after renewal %+v", status.Repos[0].Roles[0])
 	}
 }
 

@@ -235,7 +235,8 @@ func SignRoot(root *metadata.Metadata[metadata.RootType], keys []ed25519.Private
 // that clients trusting cur follow it. Its root role is held by newKeys
 // (threshold of them), or stays as it is when newKeys is empty; the online
 // roles are held by online (one key each: the server's pending online
-// keys), or stay as they are when online is nil.
+// keys), or stay as they are when online is nil. With neither, it renews
+// the root: same keys, a new expiry.
 func RotateRoot(cur []byte, oldKeys, newKeys []ed25519.PrivateKey, threshold int, expires time.Time, online map[string]*metadata.Key) ([]byte, error) {
 	root, err := metadata.Root().FromBytes(cur)
 	if err != nil {
@@ -249,8 +250,6 @@ func RotateRoot(cur []byte, oldKeys, newKeys []ed25519.PrivateKey, threshold int
 			return nil, err
 		}
 		root.Signed.Roles[metadata.ROOT].Threshold = threshold
-	} else if online == nil {
-		return nil, errors.New("nothing to rotate: give new root keys or new online keys")
 	}
 	if online != nil {
 		for _, role := range OnlineRoles {

@@ -193,22 +193,21 @@ func (a *adminCLI) keysRotateCmd() *cobra.Command {
 	var newOnline bool
 	cmd := &cobra.Command{
 		Use:   "rotate --root-key FILE... [--new-root-key FILE...] [--new-online-keys] [--threshold 2] [--expires 365d]",
-		Short: "Rotate the root keys and/or the online keys: the next root, signed offline by the old threshold and the new keys, uploaded to the server",
+		Short: "Rotate the root keys and/or the online keys, or renew the root: the next root, signed offline, uploaded to the server",
 		Long: `rotate builds the next root version from the server's current root.json:
 --new-root-key replaces the root keys (the new root is signed by the old
 threshold and the new keys, so agents that trust the old root follow it);
 --new-online-keys has the server create new targets, snapshot and timestamp
 keys and lists them in the new root: when it is accepted the server signs
 everything again with them (after a compromise of the server's disk, or
-to recover agents from a fast-forwarded timestamp). Run it where the root
-key files are, and move them back offline.`,
+to recover agents from a fast-forwarded timestamp). With neither, it
+renews the root: same keys, a new expiry (do it before trust.expiring
+turns into an outage). Run it where the root key files are, and move
+them back offline.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(oldFiles) == 0 {
 				return patchgate.Invalid("--root-key", "is required: the current root key files (at least the threshold)")
-			}
-			if len(newFiles) == 0 && !newOnline {
-				return patchgate.Invalid("--new-root-key", "is required (the new root key files, from patchgate keys generate) unless --new-online-keys")
 			}
 			if len(newFiles) > 0 && (threshold < 1 || threshold > len(newFiles)) {
 				return patchgate.Invalid("--threshold", "must be between 1 and the number of new keys (%d)", len(newFiles))
