@@ -457,7 +457,7 @@ func (r *Repo) publishLocked(targets map[string]*metadata.TargetFiles) error {
 	if _, err := t.Sign(signer(r.online[metadata.TARGETS])); err != nil {
 		return err
 	}
-	data, err := t.ToBytes(true)
+	data, err := t.ToBytes(false)
 	if err != nil {
 		return err
 	}
@@ -479,7 +479,7 @@ func (r *Repo) snapshotLocked() error {
 	if _, err := s.Sign(signer(r.online[metadata.SNAPSHOT])); err != nil {
 		return err
 	}
-	data, err := s.ToBytes(true)
+	data, err := s.ToBytes(false)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func (r *Repo) timestampLocked() error {
 	if _, err := ts.Sign(signer(r.online[metadata.TIMESTAMP])); err != nil {
 		return err
 	}
-	data, err := ts.ToBytes(true)
+	data, err := ts.ToBytes(false)
 	if err != nil {
 		return err
 	}
