@@ -56,7 +56,7 @@ func newTrustEnv(t *testing.T) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeCl
 		}
 		keys = append(keys, k)
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, Trust: server.TrustConfig{Repo: repo}})
+	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, Trust: server.TrustConfig{Repo: repo, Debounce: 20 * time.Millisecond}})
 	admin, err := srv.BootstrapAdmin(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -265,5 +265,30 @@ func TestTUFResignAndExpiryAlerts(t *testing.T) {
 	evs, _ := e.store.ListEvents(t.Context(), patchgate.EventFilter{Type: trust.EventExpiring, Limit: 100})
 	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "root metadata") {
 		t.Fatalf("trust.expiring events %+v", evs)
+	}
+}
+
+// TestTUFBackgroundSigning: with the server's background work running, a
+// posted update is signed without anyone fetching the metadata.
+func TestTUFBackgroundSigning(t *testing.T) {
+	e, repo, _, _ := newTrustEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.publish("hf1", "cisco.ucce", "", []byte("#!/bin/sh\necho one\n"), nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := repo.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Targets == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not signed within 10s: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
