@@ -292,3 +292,52 @@ func TestTUFBackgroundSigning(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTUFConcurrentFetchAndPost: agents fetching metadata while updates
+// are posted always get a consistent, verifiable repository.
+func TestTUFConcurrentFetchAndPost(t *testing.T) {
+	e, repo, _, _ := newTrustEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	root1, _, _ := repo.Root1()
+	errs := make(chan error, 4)
+	stop := make(chan struct{})
+	for range 2 {
+		go func() {
+			local := t.TempDir()
+			os.WriteFile(filepath.Join(local, "root.json"), root1, 0o600)
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := agentRefresh(t, e.http.URL, local); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 5 {
+		e.publish("hf"+string(rune('a'+i)), "cisco.ucce", "", []byte("#!/bin/sh\necho "+string(rune('a'+i))+"\n"), nil)
+	}
+	close(stop)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("an agent's refresh failed while updates were posted: %v", err)
+		}
+	}
+	local := t.TempDir()
+	os.WriteFile(filepath.Join(local, "root.json"), root1, 0o600)
+	up, err := agentRefresh(t, e.http.URL, local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(up.GetTopLevelTargets()); n != 5 {
+		t.Fatalf("%d targets signed, want 5", n)
+	}
+}

@@ -188,6 +188,8 @@ func (r *Repo) HasRoot() bool {
 
 // OnlineKeys are the public keys of the online roles, by role.
 func (r *Repo) OnlineKeys() map[string]*metadata.Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make(map[string]*metadata.Key, len(r.online))
 	for role, k := range r.online {
 		out[role] = PublicKey(k)
