@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,7 +288,7 @@ func (s *Server) setTrustRoot(w http.ResponseWriter, r *http.Request) {
 	err := repo.SetRoot(req.Root)
 	s.trust.mu.Unlock()
 	if err != nil {
-		s.writeError(w, r, patchgate.Invalid("root", "%v", err))
+		s.writeError(w, r, patchgate.Invalid("root", "%s", strings.TrimPrefix(err.Error(), "root: ")))
 		return
 	}
 	s.trust.ok.Store(false)

@@ -402,8 +402,11 @@ signed custom payload (installer, arguments) against the catalog.`,
 					return err
 				}
 			}
-			if bad > 0 || len(results) == 0 {
-				return exitError(1)
+			if len(results) == 0 {
+				return fmt.Errorf("verify: update %s has no payloads", args[0])
+			}
+			if bad > 0 {
+				return fmt.Errorf("verify: %d of %d refused", bad, len(results))
 			}
 			return nil
 		},

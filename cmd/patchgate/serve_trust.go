@@ -40,6 +40,9 @@ func printTrust(out io.Writer, repo *trust.Repo, created []string) {
 		return
 	}
 	dir := filepath.Dir(created[0])
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	fmt.Fprintln(out, "  ******************************************************************")
 	fmt.Fprintf(out, "  WARNING: created %d TUF root keys (%d needed to sign) in\n", len(created), firstStartRootThreshold)
 	fmt.Fprintf(out, "           %s\n", dir)
