@@ -26,13 +26,16 @@ const (
 	EventOwnerSet         = "owner.set"
 	AlertAdvisoryImported = "advisory.imported"
 	AlertAdvisoryUpdated  = "advisory.updated"
+	// EventTrustExpiring: TUF metadata (and so the keys it lists) expires
+	// soon; raised once per (repository, role, version).
+	EventTrustExpiring = "trust.expiring"
 )
 
 // AlertEvents are the admin alerts a subscription with Alerts receives,
 // as their own mail, sent at once (never held for a digest or quiet
 // hours): they ask someone to act.
 var AlertEvents = []string{EventSLABreached, EventSLAApproaching, EventRolloutHalted, EventAlertFailures,
-	AlertAdvisoryImported, AlertAdvisoryUpdated, EventAlertDeadline}
+	AlertAdvisoryImported, AlertAdvisoryUpdated, EventAlertDeadline, EventTrustExpiring}
 
 // IsAlert reports whether events of type typ are admin alerts.
 func IsAlert(typ string) bool { return slices.Contains(AlertEvents, typ) }

@@ -26,6 +26,10 @@ type PlanItem struct {
 	// EstimatedSeconds is how long the install is expected to take,
 	// estimated from past installs (ApplyInstallEstimates); 0 = unknown.
 	EstimatedSeconds int64 `json:"estimated_install_seconds,omitempty"`
+	// Repo is the TUF repository whose targets sign the item's payloads
+	// ("local" for this server's own updates); the target path is
+	// <update_id>/r<revision>/<payload.name>.
+	Repo string `json:"repo,omitempty"`
 }
 
 // MayInstall reports whether the item may be carried out now.

@@ -165,6 +165,7 @@ type Store interface {
 	PurgeStore
 	ReplicaStore
 	InstallHistoryStore
+	TrustStore
 	Close() error
 }
 
@@ -178,4 +179,12 @@ type InstallHistoryStore interface {
 	// before that. Installs without such a start (a reboot completing, an
 	// operator's record) are skipped.
 	RecentInstalls(ctx context.Context, limit int) ([]InstallSample, error)
+}
+
+// TrustStore is what the TUF repository of a server's own updates needs
+// beyond the catalog (issue 8).
+type TrustStore interface {
+	// UpdateOrigins maps each synced update to the upstream it came from;
+	// updates this server publishes itself are absent.
+	UpdateOrigins(ctx context.Context) (map[string]string, error)
 }

@@ -101,6 +101,9 @@ var Routes = []Route{
 	{"GET", "/api/v1/reports/compliance/sites", patchgate.RoleViewer},
 	{"POST", "/api/v1/cleanup", patchgate.RoleAdmin},
 	{"GET", "/api/v1/feed/policy", patchgate.RoleDownstream},
+	{"GET", "/api/v1/trust", patchgate.RoleViewer},
+	{"POST", "/api/v1/trust/root", patchgate.RoleAdmin},
+	{"POST", "/api/v1/trust/online-keys", patchgate.RoleAdmin},
 }
 
 // MaxBodyBytes limits admin request bodies other than content uploads.

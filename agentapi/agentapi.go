@@ -51,6 +51,8 @@ type EnrollResponse struct {
 	HostID     string   `json:"host_id"`
 	Credential string   `json:"credential"`
 	Groups     []string `json:"groups"`
+	// TrustRoots are the TUF roots the agent trusts from now on (issue 8).
+	TrustRoots []TrustRoot `json:"trust_roots,omitempty"`
 }
 
 // CheckinRequest reports the host's inventory. The agent sends the ETag of

@@ -65,7 +65,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hosts.setAuth(id, hostAuth{hash: hash})
 	s.hosts.setGroups(id, h.Groups)
-	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups})
+	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups, TrustRoots: s.trustRoots()})
 }
 
 func planETag(gen uint64, digest string) string {
@@ -209,6 +209,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, hostID, groups, req.Inventory))
 	patchgate.ApplyWindows(&plan, now, windows)
 	patchgate.ApplyInstallEstimates(&plan, now, windows, snap.estimates)
+	s.stampRepos(snap, &plan)
 	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -32,6 +32,8 @@ type snapshot struct {
 	windowSnapshot
 	// estimates are the install-duration estimates (only with windows).
 	estimates patchgate.InstallEstimates
+	// origins maps synced updates to their upstream (TUF plan items).
+	origins map[string]string
 }
 
 type snapshotCache struct {
@@ -97,6 +99,10 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	origins, err := s.store.UpdateOrigins(ctx)
+	if err != nil {
+		return nil, err
+	}
 	snap := &snapshot{
 		gen:            g,
 		estimates:      estimates,
@@ -108,6 +114,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		testGroups:     testGroups,
 		tree:           patchgate.NewGroupTree(nodes),
 		windowSnapshot: ws,
+		origins:        origins,
 	}
 	s.snap.cur.Store(snap)
 	return snap, nil

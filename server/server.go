@@ -73,6 +73,8 @@ type Config struct {
 	// MaxHeldCheckins bounds the long-poll check-ins held at once
 	// (default DefaultMaxHeld); beyond it check-ins are answered at once.
 	MaxHeldCheckins int
+	// Trust is the TUF repository of this server's own updates.
+	Trust TrustConfig
 }
 
 // Server serves the APIs. Start its background work with Run.
@@ -114,6 +116,7 @@ type Server struct {
 	sync        SyncService // upstream sync; nil = none
 	// rulesAfterSync: a rule run after a sync is queued (see Synced).
 	rulesAfterSync atomic.Bool
+	trust          trustState
 }
 
 // New returns a server for cfg.
@@ -140,6 +143,7 @@ func New(cfg Config) *Server {
 		jobsCfg:     cfg.NotifyJobs,
 		rulesIv:     cfg.RulesInterval,
 	}
+	s.trust.cfg = cfg.Trust
 	if s.cleanupAge <= 0 {
 		s.cleanupAge = patchgate.CleanupAgeDefault
 	}
@@ -197,6 +201,7 @@ func (s *Server) Run(ctx context.Context) {
 	}
 	estimates := time.NewTicker(estimateRefresh)
 	defer estimates.Stop()
+	defer s.startTrust(ctx)()
 	s.runSLACheck(ctx)
 	s.pruneEvents(ctx)
 	// The consolidation timer is re-armed after each run; without a
@@ -324,6 +329,7 @@ func (s *Server) Handler() http.Handler {
 	maps.Copy(admin, s.ruleHandlers())
 	maps.Copy(admin, s.groupTreeHandlers())
 	maps.Copy(admin, s.upstreamHandlers())
+	maps.Copy(admin, s.trustHandlers())
 	for _, rt := range adminapi.Routes {
 		key := rt.Method + " " + rt.Pattern
 		h, ok := admin[key]
@@ -344,6 +350,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentapi.PathEvents, s.reportEvents)
 	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
 	s.registerPublicNotify(mux)
+	mux.HandleFunc("GET "+agentapi.PathTUF+"{repo}/{file}", s.serveTUF)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

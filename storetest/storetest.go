@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"DeleteUpdates", testDeleteUpdates},
 		{"ApplyReplicaPolicy", testApplyReplicaPolicy},
 		{"RecentInstalls", testRecentInstalls},
+		{"UpdateOrigins", testUpdateOrigins},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,6 +44,8 @@ func addAdminCommands(root *cobra.Command, g *globalOptions) {
 		a.upstreamCmd(),
 		a.syncCmd(),
 		a.purgeCmd(),
+		a.keysCmd(),
+		a.verifyCmd(),
 	)
 }
 

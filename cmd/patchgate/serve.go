@@ -152,6 +152,10 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return fmt.Errorf("opening content store: %w", err)
 	}
+	repo, rootKeyFiles, err := openTrust(o.Data)
+	if err != nil {
+		return err
+	}
 	o.Notify.TimeZone = o.TimeZone
 	ns, err := setupNotify(o.Notify, o.Data, db, log)
 	if err != nil {
@@ -159,7 +163,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
-		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld})
+		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo}})
 	ns.cfg.StatusReport = srv.StatusReport
 	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)
@@ -233,6 +237,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 		fmt.Fprintf(out, "  admin token:    %s\n", adminToken)
 		fmt.Fprintln(out, "  (shown once: it is stored only as a hash; keep it safe)")
 	}
+	printTrust(out, repo, rootKeyFiles)
 	fmt.Fprintf(out, "  try: export PATCHGATE_SERVER=%s", url)
 	if fingerprint != "" {
 		fmt.Fprintf(out, " PATCHGATE_CA_FINGERPRINT=%s", fingerprint)

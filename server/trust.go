@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/patchgate/patchgate"
+	"github.com/patchgate/patchgate/adminapi"
+	"github.com/patchgate/patchgate/agentapi"
+	"github.com/patchgate/patchgate/trust"
+)
+
+// TrustConfig configures the TUF repository of this server's own updates
+// (issue 8).
+type TrustConfig struct {
+	// Repo is the local repository; nil disables TUF.
+	Repo *trust.Repo
+	// Debounce is how often a changed catalog is re-signed at most
+	// (default 2s); serving timestamp.json re-signs at once if needed.
+	Debounce time.Duration
+	// CheckInterval is how often metadata is re-signed before it expires
+	// and expiry alerts are checked (default 1m).
+	CheckInterval time.Duration
+	// Warn is how long before expiry each role raises trust.expiring
+	// (default trust.DefaultExpiryWarn).
+	Warn trust.ExpiryWarn
+}
+
+type trustState struct {
+	cfg TrustConfig
+	mu  sync.Mutex    // one signing at a time
+	gen atomic.Uint64 // snapshot generation last signed
+	ok  atomic.Bool   // gen is valid
+}
+
+func (s *Server) trustRepo() *trust.Repo { return s.trust.cfg.Repo }
+
+// startTrust runs the trust jobs until ctx ends; the returned function
+// waits for them.
+func (s *Server) startTrust(ctx context.Context) func() {
+	if s.trustRepo() == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		debounce, check := s.trust.cfg.Debounce, s.trust.cfg.CheckInterval
+		if debounce <= 0 {
+			debounce = 2 * time.Second
+		}
+		if check <= 0 {
+			check = time.Minute
+		}
+		tick := time.NewTicker(debounce)
+		defer tick.Stop()
+		chk := time.NewTicker(check)
+		defer chk.Stop()
+		s.SyncTrust(ctx)
+		s.CheckTrust(ctx)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if !s.trust.ok.Load() || s.trust.gen.Load() != s.snap.gen.Load() {
+					s.SyncTrust(ctx)
+				}
+			case <-chk.C:
+				s.CheckTrust(ctx)
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+// SyncTrust re-signs the local repository's targets (then snapshot and
+// timestamp) if the posted catalog changed since it was last signed: post,
+// withdraw, supersede, revision, Service Release and sync all bump the
+// plan cache's generation.
+func (s *Server) SyncTrust(ctx context.Context) error {
+	repo := s.trustRepo()
+	if repo == nil || !repo.HasRoot() {
+		return nil
+	}
+	s.trust.mu.Lock()
+	defer s.trust.mu.Unlock()
+	g := s.snap.gen.Load()
+	if s.trust.ok.Load() && s.trust.gen.Load() == g {
+		return nil
+	}
+	err := func() error {
+		updates, err := s.store.ListUpdates(ctx, patchgate.UpdateFilter{})
+		if err != nil {
+			return err
+		}
+		states, err := s.store.ReleaseStates(ctx)
+		if err != nil {
+			return err
+		}
+		origins, err := s.store.UpdateOrigins(ctx)
+		if err != nil {
+			return err
+		}
+		status := make(map[string]patchgate.UpdateStatus, len(states))
+		for _, st := range states {
+			status[st.UpdateID] = st.Status
+		}
+		targets, skipped := trust.CatalogTargets(updates, status, origins)
+		for _, e := range skipped {
+			s.log.Warn("payload left out of the signed targets", "err", e)
+		}
+		changed, err := repo.Publish(targets)
+		if changed {
+			s.log.Info("signed the catalog", "repo", repo.Name(), "targets", len(targets))
+		}
+		return err
+	}()
+	if err != nil {
+		s.log.Error("signing the catalog failed", "repo", repo.Name(), "err", err)
+		return err
+	}
+	s.trust.gen.Store(g)
+	s.trust.ok.Store(true)
+	return nil
+}
+
+// CheckTrust re-signs metadata before it expires, even when nothing
+// changed, and raises trust.expiring once per (role, version) whose
+// metadata expires within its warning threshold.
+func (s *Server) CheckTrust(ctx context.Context) {
+	repo := s.trustRepo()
+	if repo == nil {
+		return
+	}
+	s.trust.mu.Lock()
+	roles, err := repo.Refresh()
+	s.trust.mu.Unlock()
+	if err != nil {
+		s.log.Error("re-signing TUF metadata failed", "repo", repo.Name(), "err", err)
+	} else if len(roles) > 0 {
+		s.log.Info("re-signed TUF metadata before expiry", "repo", repo.Name(), "roles", roles)
+	}
+	st, err := repo.Status()
+	if err != nil {
+		s.log.Error("reading TUF status failed", "err", err)
+		return
+	}
+	warn := s.trust.cfg.Warn
+	if warn == nil {
+		warn = trust.DefaultExpiryWarn()
+	}
+	now := s.now().UTC()
+	for _, e := range trust.ExpiringRoles(st, now, warn) {
+		ev := patchgate.Event{ID: "trust-expiring:" + e.Key(), Time: now, Type: trust.EventExpiring, Actor: "server",
+			Detail: fmt.Sprintf("%s metadata of TUF repository %s (version %d) expires %s", e.Role, e.Repo, e.Version, e.Expires.Format(time.RFC3339))}
+		if _, err := s.appendOnce(ctx, ev); err != nil {
+			s.log.Error("recording trust.expiring failed", "err", err)
+		}
+	}
+}
+
+// trustRoots are the roots delivered at enrolment.
+func (s *Server) trustRoots() []agentapi.TrustRoot {
+	repo := s.trustRepo()
+	if repo == nil {
+		return nil
+	}
+	root, fp, err := repo.Root1()
+	if err != nil {
+		if !errors.Is(err, trust.ErrNoRoot) {
+			s.log.Error("reading 1.root.json failed", "err", err)
+		}
+		return nil
+	}
+	return []agentapi.TrustRoot{{Repo: repo.Name(), Root: root, Fingerprint: fp}}
+}
+
+// stampRepos names, on each plan item this server publishes itself and
+// signs, the repository whose targets sign its payloads. Synced updates
+// (signed by their upstream's repository, not mirrored yet) and updates
+// in test (not signed) keep Repo empty.
+func (s *Server) stampRepos(snap *snapshot, plan *patchgate.Plan) {
+	if s.trustRepo() == nil {
+		return
+	}
+	for i := range plan.Items {
+		it := &plan.Items[i]
+		if trust.Signs(snap.release[it.UpdateID]) {
+			it.Repo = s.trustRepo().Name()
+		}
+	}
+}
+
+// serveTUF serves GET /tuf/{repo}/{file}: public, read-only metadata.
+// Only the metadata file names are served; anything else is 404.
+func (s *Server) serveTUF(w http.ResponseWriter, r *http.Request) {
+	repo := s.trustRepo()
+	name, file := r.PathValue("repo"), r.PathValue("file")
+	if repo == nil || name != repo.Name() || !trust.ValidFileName(file) {
+		s.writeError(w, r, patchgate.NotFound("no such TUF metadata"))
+		return
+	}
+	if file == "timestamp.json" || file == "root.json" {
+		// A client that has just been given a plan sees its items signed.
+		s.SyncTrust(r.Context())
+	}
+	data, err := repo.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		s.writeError(w, r, patchgate.NotFound("no such TUF metadata"))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(data)
+}
+
+func (s *Server) trustHandlers() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"GET /api/v1/trust":              s.trustStatus,
+		"POST /api/v1/trust/root":        s.setTrustRoot,
+		"POST /api/v1/trust/online-keys": s.pendingOnlineKeys,
+	}
+}
+
+func (s *Server) trustStatusBody() (adminapi.TrustStatus, error) {
+	out := adminapi.TrustStatus{Repos: []adminapi.TrustRepoStatus{}}
+	repo := s.trustRepo()
+	if repo == nil {
+		return out, nil
+	}
+	st, err := repo.Status()
+	if err != nil {
+		return out, err
+	}
+	keys := map[string]string{}
+	for role, k := range repo.OnlineKeys() {
+		id, _ := k.ID()
+		keys[role] = id
+	}
+	warn := s.trust.cfg.Warn
+	if warn == nil {
+		warn = trust.DefaultExpiryWarn()
+	}
+	out.Repos = append(out.Repos, adminapi.TrustRepoStatus{Status: st, OnlineKeys: keys, Expiring: trust.ExpiringRoles(st, s.now(), warn)})
+	return out, nil
+}
+
+func (s *Server) trustStatus(w http.ResponseWriter, r *http.Request) {
+	out, err := s.trustStatusBody()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// setTrustRoot accepts a new root version (a rotation signed offline by
+// the old threshold and the new keys), verified against the current root.
+func (s *Server) setTrustRoot(w http.ResponseWriter, r *http.Request) {
+	repo := s.trustRepo()
+	if repo == nil {
+		s.writeError(w, r, patchgate.NotFound("TUF signing is not enabled on this server"))
+		return
+	}
+	var req adminapi.SetRootRequest
+	if err := decodeBody(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(req.Root) == 0 {
+		s.writeError(w, r, patchgate.Invalid("root", "missing"))
+		return
+	}
+	s.trust.mu.Lock()
+	err := repo.SetRoot(req.Root)
+	s.trust.mu.Unlock()
+	if err != nil {
+		s.writeError(w, r, patchgate.Invalid("root", "%s", strings.TrimPrefix(err.Error(), "root: ")))
+		return
+	}
+	s.trust.ok.Store(false)
+	if err := s.SyncTrust(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st, _ := repo.Status()
+	ev := s.event(r, adminapi.EventTrustRoot)
+	ev.Detail = fmt.Sprintf("root of TUF repository %s is now version %d", repo.Name(), st.Roles[0].Version)
+	if err := s.store.AppendEvent(r.Context(), ev); err != nil {
+		s.log.Error("recording trust.root failed", "err", err)
+	}
+	out, err := s.trustStatusBody()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pendingOnlineKeys creates (once) the keys that replace the online keys
+// when a root listing them is accepted, and returns their public keys.
+func (s *Server) pendingOnlineKeys(w http.ResponseWriter, r *http.Request) {
+	repo := s.trustRepo()
+	if repo == nil {
+		s.writeError(w, r, patchgate.NotFound("TUF signing is not enabled on this server"))
+		return
+	}
+	keys, err := repo.PendingOnlineKeys()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminapi.PendingOnlineKeys{Keys: keys})
+}
