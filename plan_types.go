@@ -23,6 +23,11 @@ type PlanItem struct {
 	WindowClosesAt *time.Time `json:"window_closes_at,omitempty"`
 	NextWindow     *time.Time `json:"next_window,omitempty"`
 	InstallReason  string     `json:"install_reason,omitempty"`
+	// Repo is the TUF repository whose targets sign the item's payloads
+	// ("local" for this server's own updates, else the upstream's name);
+	// each payload's target path is <update_id>/r<revision>/<payload name>.
+	// The agent refuses the item unless that signed metadata matches.
+	Repo string `json:"repo,omitempty"`
 }
 
 // MayInstall reports whether the item may be carried out now.

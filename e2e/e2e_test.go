@@ -35,6 +35,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building patchgate:", err)
 		os.Exit(1)
 	}
+	// Agents refuse updates no TUF repository signs (issue #8); this
+	// branch's server does not sign yet. Remove once the server publishes
+	// signed metadata and delivers roots at enrolment.
+	os.Setenv("PATCHGATE_AGENT_ALLOW_UNSIGNED", "1")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

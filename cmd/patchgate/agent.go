@@ -15,6 +15,7 @@ import (
 	"github.com/patchgate/patchgate/agent"
 	"github.com/patchgate/patchgate/installer"
 	"github.com/patchgate/patchgate/pki"
+	"github.com/patchgate/patchgate/trust"
 )
 
 type agentOptions struct {
@@ -35,6 +36,8 @@ type agentOptions struct {
 	RebootCommand  string
 	RebootTimeout  time.Duration
 	BootIDFile     string
+	TrustRoots     []string
+	AllowUnsigned  bool
 }
 
 func newAgentCmd(g *globalOptions) *cobra.Command {
@@ -49,7 +52,12 @@ The first run enrols the host with --enroll-token and keeps its credential in
 detected and refused: use --re-enroll there). The agent then checks in every
 --interval (with jitter), downloads approved payloads (resumable), verifies
 size and sha256 before anything runs, installs them through the closed set of
-installers, and reports each step. Reports made while the server is
+installers, and reports each step. Before anything is downloaded, the plan
+item's payloads must be signed, exactly as planned (installer and arguments
+included), by the TUF repository the item names, whose root the agent got at
+enrolment: --trust-root REPO=FINGERPRINT pins that root (enrolment fails
+otherwise; an agent enrolled before signed updates fetches the pinned root).
+Items no repository signs are refused unless --allow-unsigned. Reports made while the server is
 unreachable are queued in --state and delivered later.
 
 --once runs one cycle and exits non-zero if anything failed.`,
@@ -109,6 +117,8 @@ unreachable are queued in --state and delivered later.
 	f.StringVar(&o.RebootCommand, "reboot-command", "", `command (run by /bin/sh) that reboots this host when the group's reboot policy says so, e.g. "systemctl reboot"; default none: report reboot-pending and wait for an operator`)
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", agent.DefaultRebootTimeout, "longest the reboot command may run")
 	f.StringVar(&o.BootIDFile, "boot-id-file", "", "file identifying the current boot, to notice a reboot (default /proc/sys/kernel/random/boot_id)")
+	f.StringArrayVar(&o.TrustRoots, "trust-root", nil, "trust only this root for a signed-update repository, as REPO=FINGERPRINT (sha256 of its 1.root.json, shown by the server); repeatable")
+	f.BoolVar(&o.AllowUnsigned, "allow-unsigned", os.Getenv("PATCHGATE_AGENT_ALLOW_UNSIGNED") == "1", "run updates no repository signs (from a server without signed updates) with only the size and sha256 check; for migration only (env PATCHGATE_AGENT_ALLOW_UNSIGNED=1)")
 	return cmd
 }
 
@@ -129,6 +139,10 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 			return cfg, fmt.Errorf("--product: %q must be NAME=VERSION with a lowercase product name, e.g. cisco.ucce=7.2(1)", p)
 		}
 		products = append(products, patchgate.InstalledProduct{Name: name, Version: ver})
+	}
+	pins, err := parseTrustRoots(o.TrustRoots)
+	if err != nil {
+		return cfg, err
 	}
 	client, err := httpClientFor(g.Server, g.CAFingerprint, time.Minute)
 	if err != nil {
@@ -151,8 +165,29 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 		InstallTimeout: o.InstallTimeout, Hostname: o.Hostname, MachineIDFile: o.MachineIDFile,
 		Interval: o.Interval, Jitter: o.Jitter, Version: version,
 		RebootCommand: o.RebootCommand, RebootTimeout: o.RebootTimeout, BootIDFile: o.BootIDFile,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		TrustRoots: pins, AllowUnsigned: o.AllowUnsigned,
 	}, nil
+}
+
+// parseTrustRoots parses --trust-root REPO=FINGERPRINT values.
+func parseTrustRoots(vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	pins := map[string]string{}
+	for _, v := range vals {
+		repo, fp, ok := strings.Cut(v, "=")
+		fp = strings.ToLower(strings.TrimSpace(fp))
+		if !ok || trust.CheckRepoName(repo) != nil || trust.CheckRootFingerprint(fp) != nil {
+			return nil, patchgate.Invalid("--trust-root", "%q must be REPO=FINGERPRINT, e.g. local=<64 hex characters>", v)
+		}
+		if old, dup := pins[repo]; dup && old != fp {
+			return nil, patchgate.Invalid("--trust-root", "repository %s pinned twice with different fingerprints", repo)
+		}
+		pins[repo] = fp
+	}
+	return pins, nil
 }
 
 // checkRebootCommand refuses a reboot command that cannot be meant: too
