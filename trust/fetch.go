@@ -57,6 +57,10 @@ func (f *pinnedFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Dur
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s has %d bytes, more than the %d allowed", urlPath, resp.ContentLength, maxLength)}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxLength+1))
+	if err == nil {
+		// A body cut short by the deadline can end like a complete one.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", urlPath, err)
 	}
