@@ -168,6 +168,7 @@ func (te *tufEnv) stagingEmpty() {
 func (te *tufEnv) refused(a *Agent, item patchgate.PlanItem, marker, want string) {
 	te.t.Helper()
 	te.srv.setItems(item)
+	before := len(te.srv.eventList())
 	sum, err := a.RunOnce(context.Background())
 	if err == nil || sum.Failed != 1 || sum.Installed != 0 {
 		te.t.Fatalf("attack not refused: installed %d, failed %d, err %v", sum.Installed, sum.Failed, err)
@@ -175,12 +176,15 @@ func (te *tufEnv) refused(a *Agent, item patchgate.PlanItem, marker, want string
 	mustNotExist(te.t, marker)
 	mustNotExist(te.t, filepath.Join(te.stateDir, workDir))
 	te.stagingEmpty()
+	if sum.Uninstalled != 0 {
+		te.t.Fatalf("uninstalled %d", sum.Uninstalled)
+	}
 	var found bool
-	for _, ev := range te.srv.eventList() {
+	for _, ev := range te.srv.eventList()[before:] {
 		if ev.UpdateID != item.UpdateID {
 			continue
 		}
-		if ev.State == patchgate.StateInstalling || ev.State == patchgate.StateInstalled {
+		if ev.State == patchgate.StateInstalling || ev.State == patchgate.StateInstalled || ev.State == patchgate.StateNotApplicable {
 			te.t.Fatalf("refused update reached %s", ev.State)
 		}
 		if ev.State == patchgate.StateFailed {
@@ -481,6 +485,45 @@ func TestAttackEndlessData(t *testing.T) {
 		})
 		te.refused(te.agent(), item, marker, "sent more than")
 	})
+	t.Run("slow payload body", func(t *testing.T) {
+		te := newTUFEnv(t)
+		item, marker := te.signedItem("fix-1", 1, "fix.sh")
+		te.repo.Publish()
+		te.srv.set(func(s *fakeServer) {
+			s.contentHook = func(w http.ResponseWriter, r *http.Request, _ string, _ int) bool {
+				w.Header().Set("Content-Length", "52")
+				w.Write([]byte("#!/bin/sh\n"))
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-time.After(10 * time.Second):
+				}
+				return true
+			}
+		})
+		// The agent's client bounds each request (the CLI: 1 minute).
+		client, err := pki.NewHTTPClient(pki.Fingerprint(te.tls.Certificate()), 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := te.agent(func(c *Config) { c.Client = client })
+		te.srv.setItems(item)
+		start := time.Now()
+		sum, err := a.RunOnce(context.Background())
+		if err == nil || sum.Failed != 1 || !strings.Contains(err.Error(), "deadline exceeded") {
+			t.Fatalf("slow body: failed %d, err %v", sum.Failed, err)
+		}
+		if d := time.Since(start); d > 8*time.Second {
+			t.Fatalf("the slow body held the agent %s", d)
+		}
+		mustNotExist(t, marker)
+		// Only the partial download is kept, to resume; nothing verified.
+		mustNotExist(t, filepath.Join(te.stateDir, stagingDir, item.Payloads[0].SHA256))
+		evs := states(te.srv.eventList())
+		if len(evs) == 0 || evs[len(evs)-1] != "fix-1:failed" {
+			t.Fatalf("events %v", evs)
+		}
+	})
 	t.Run("slow metadata body", func(t *testing.T) {
 		te := newTUFEnv(t)
 		item, marker := te.signedItem("fix-1", 1, "fix.sh")
@@ -617,6 +660,21 @@ func TestAttackKeys(t *testing.T) {
 		}
 		mustNotExist(t, filepath.Join(te.stateDir, identityFile))
 	})
+}
+
+// Uninstall runs the payload too: it is verified the same way.
+func TestAttackUninstallTamperedArgs(t *testing.T) {
+	te := newTUFEnv(t)
+	item, marker := te.signedItem("fix-1", 1, "fix.sh")
+	te.repo.Publish()
+	a := te.agent()
+	te.installs(a, item, marker)
+	os.Remove(marker)
+	un := item
+	un.Action = patchgate.ActionUninstall
+	un.Payloads = []patchgate.Payload{item.Payloads[0]}
+	un.Payloads[0].Args = []string{marker, "--evil"}
+	te.refused(a, un, marker, "installer args")
 }
 
 // #8: tampered installer arguments or installer with an otherwise genuine
