@@ -74,8 +74,14 @@ type Repo struct {
 	// Hook, when set, may answer a request for a file itself (e.g. a slow
 	// or endless body) by returning true.
 	Hook func(w http.ResponseWriter, r *http.Request, file string) bool
-	// Requests lists the files asked for, in order.
-	Requests []string
+	requests []string
+}
+
+// Requests returns the files asked for so far, in order.
+func (r *Repo) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.requests...)
 }
 
 // NewRepo makes root v1 (2 of 3 root keys) with online targets, snapshot
@@ -298,7 +304,7 @@ func (r *Repo) Files() map[string][]byte {
 func (r *Repo) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	file := req.URL.Path[strings.LastIndex(req.URL.Path, "/")+1:]
 	r.mu.Lock()
-	r.Requests = append(r.Requests, file)
+	r.requests = append(r.requests, file)
 	b, ok := r.files[file]
 	hook := r.Hook
 	r.mu.Unlock()
