@@ -73,7 +73,7 @@ type Repo struct {
 	files map[string][]byte
 	// Hook, when set, may answer a request for a file itself (e.g. a slow
 	// or endless body) by returning true.
-	Hook func(w http.ResponseWriter, r *http.Request, file string) bool
+	Hook     func(w http.ResponseWriter, r *http.Request, file string) bool
 	requests []string
 }
 
