@@ -27,8 +27,9 @@ type PlanItem struct {
 	// estimated from past installs (ApplyInstallEstimates); 0 = unknown.
 	EstimatedSeconds int64 `json:"estimated_install_seconds,omitempty"`
 	// Repo is the TUF repository whose targets sign the item's payloads
-	// ("local" for this server's own updates); the target path is
-	// <update_id>/r<revision>/<payload.name>.
+	// ("local" for this server's own updates, else the upstream's name);
+	// each payload's target path is <update_id>/r<revision>/<payload name>.
+	// The agent refuses the item unless that signed metadata matches.
 	Repo string `json:"repo,omitempty"`
 }
 

@@ -8,7 +8,8 @@
 //
 // It talks to the server only through agentapi.Client, the protocol
 // client it shares with the fleet simulator (package sim), and imports
-// only the domain package, agentapi and installer: never a
+// only the domain package, agentapi, installer and trust (signed-update
+// verification): never a
 // server-side package (stores, http server, content store, notify, ...).
 // Configuration comes in as a Config value; the package reads no
 // environment variables or flags.
@@ -53,6 +54,22 @@ type Config struct {
 	// EnrollToken (e.g. for a host whose state dir was cloned). It acts
 	// once per Agent.
 	ReEnroll bool
+	// TrustRoots pins, by repository name, the fingerprint (sha256 of
+	// 1.root.json) of the TUF roots the agent trusts: enrolment fails
+	// unless the server delivers exactly these; an agent enrolled before
+	// signed updates fetches a pinned repository's 1.root.json and keeps
+	// it only with this fingerprint. See trust.go.
+	TrustRoots map[string]string
+	// AllowUnsigned runs plan items that name no signing repository (from
+	// a server that predates signed updates) with only the plan's size and
+	// sha256 check. Off by default: such items are refused. Items that name
+	// a repository are always verified.
+	AllowUnsigned bool
+	// MetadataTimeout bounds the fetch of one TUF metadata file
+	// (0 = trust.DefaultMetadataTimeout); MaxRootRotations bounds the root
+	// versions one refresh follows (0 = trust.DefaultMaxRootRotations).
+	MetadataTimeout  time.Duration
+	MaxRootRotations int
 	// Mode is reported to the server; "" = automatic.
 	Mode patchgate.Mode
 	// Products are declared by configuration; they win over detected ones
@@ -182,6 +199,12 @@ func New(cfg Config) (*Agent, error) {
 	if len(cfg.Products) > agentapi.MaxProducts {
 		return nil, patchgate.Invalid("products", "more than %d products", agentapi.MaxProducts)
 	}
+	if err := checkTrustRootPins(cfg.TrustRoots); err != nil {
+		return nil, err
+	}
+	if cfg.MetadataTimeout < 0 || cfg.MaxRootRotations < 0 {
+		return nil, patchgate.Invalid("metadata_timeout", "metadata timeout and root rotations must not be negative")
+	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
 	}
@@ -257,7 +280,10 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 	}
 	reEnroll := a.cfg.ReEnroll && !a.reEnrolled
 	if id != nil && !reEnroll {
-		return id, a.sameMachine(id, machineID, fromOS, hostname)
+		if err := a.sameMachine(id, machineID, fromOS, hostname); err != nil {
+			return id, err
+		}
+		return id, a.checkPinnedRoots(ctx)
 	}
 	if a.cfg.EnrollToken == "" {
 		return nil, patchgate.Errorf(patchgate.CodeUnauthorized, "this host is not enrolled (no %s in %s): an enrolment token is needed", identityFile, a.cfg.StateDir)
@@ -273,6 +299,9 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 	er, err := a.api.Enroll(ctx, agentapi.EnrollRequest{Token: a.cfg.EnrollToken, Inventory: inv, MachineID: machineID})
 	if err != nil {
 		return nil, a.serverError(err, "enrolling", false)
+	}
+	if err := a.acceptTrustRoots(er.TrustRoots); err != nil {
+		return nil, fmt.Errorf("enrolling: refusing the server's signed-update roots: %w", err)
 	}
 	newID := &identity{
 		HostID:     er.HostID,
@@ -294,6 +323,9 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 			return nil, err
 		}
 		a.log.Warn("re-enrolled: replaced the previous identity", "old_host", id.HostID, "new_host", er.HostID, "discarded_events", n)
+	}
+	if err := a.storeTrustRoots(er.TrustRoots); err != nil {
+		return nil, fmt.Errorf("enrolled as %s but cannot store the trusted roots: %w", er.HostID, err)
 	}
 	if err := a.saveIdentity(newID); err != nil {
 		return nil, fmt.Errorf("enrolled as %s but cannot store the identity: %w", er.HostID, err)

@@ -89,6 +89,7 @@ func (e *env) config() Config {
 		DpkgAdminDir:  e.dpkgDir,
 		Interval:      time.Minute,
 		Version:       "test",
+		AllowUnsigned: true, // the fake server predates signed updates (trust_test.go tests them)
 		Logger:        slog.New(slog.NewTextHandler(&testLogWriter{t: e.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }

@@ -36,6 +36,18 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string { return e.err.Error() }
 func (e permanentError) Unwrap() error { return e.err }
 
+// mismatchError marks downloaded bytes that are not the payload's: more
+// or fewer than its size by the server's own count, or another sha256.
+type mismatchError struct{ err error }
+
+func (e mismatchError) Error() string { return e.err.Error() }
+func (e mismatchError) Unwrap() error { return e.err }
+
+func isMismatch(err error) bool {
+	var m mismatchError
+	return errors.As(err, &m)
+}
+
 // fetch returns the path of the verified payload, downloading it as
 // needed.
 func (a *Agent) fetch(ctx context.Context, id *identity, p patchgate.Payload) (string, error) {
@@ -66,7 +78,7 @@ func (a *Agent) fetch(ctx context.Context, id *identity, p patchgate.Payload) (s
 	}
 	if err := verify(part, p); err != nil {
 		os.Remove(part)
-		return "", err
+		return "", mismatchError{err}
 	}
 	if err := os.Rename(part, final); err != nil {
 		return "", err
@@ -110,7 +122,7 @@ func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload,
 		return sizeMismatch(p, total)
 	case lw.over:
 		os.Remove(part)
-		return permanentError{fmt.Errorf("payload %s: size mismatch: the server sent more than %d bytes; the file was deleted and never run", p.Name, p.Size)}
+		return permanentError{mismatchError{fmt.Errorf("payload %s: size mismatch: the server sent more than %d bytes; the file was deleted and never run", p.Name, p.Size)}}
 	case errors.Is(dlErr, agentapi.ErrBadContentRange):
 		os.Remove(part)
 		return fmt.Errorf("downloading %s: %w", p.Name, dlErr)
@@ -162,7 +174,7 @@ func (l *limitWriter) Write(b []byte) (int, error) {
 }
 
 func sizeMismatch(p patchgate.Payload, served int64) error {
-	return permanentError{fmt.Errorf("payload %s: size mismatch: the server has %d bytes, the update says %d; the file was deleted and never run", p.Name, served, p.Size)}
+	return permanentError{mismatchError{fmt.Errorf("payload %s: size mismatch: the server has %d bytes, the update says %d; the file was deleted and never run", p.Name, served, p.Size)}}
 }
 
 // verify checks a file's size and sha256 against the payload.

@@ -12,6 +12,7 @@ import (
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/installer"
+	"github.com/patchgate/patchgate/trust"
 )
 
 // detailInterrupted is reported for an install a crash or restart cut
@@ -311,6 +312,14 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 		return nil
 	}
 
+	// Nothing is downloaded, let alone run, that the item's repository
+	// does not sign exactly as planned (trust.go).
+	signed, err := a.checkSigned(ctx, item, payloads)
+	if err != nil {
+		sum.Failed++
+		a.removeStaged(payloads)
+		return a.fail(item, -1, err, "")
+	}
 	if err := step(stepDownloading, patchgate.StateDownloading); err != nil {
 		return err
 	}
@@ -318,8 +327,18 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 	paths := make([]string, len(payloads))
 	for i, p := range payloads {
 		path, err := a.fetch(ctx, id, p)
+		if err == nil && signed != nil {
+			if verr := trust.VerifyStagedFile(path, signed[i]); verr != nil {
+				err = signatureError(fmt.Errorf("payload %s: %w", p.Name, verr))
+			}
+		} else if signed != nil && isMismatch(err) {
+			err = signatureError(err)
+		}
 		if err != nil {
 			sum.Failed++
+			if signed != nil {
+				a.removeStaged(payloads)
+			}
 			if err := done(); err != nil {
 				return err
 			}

@@ -24,6 +24,7 @@ import (
 //	outbox/         one file per event until the server acknowledged it
 //	staging/        downloads: <sha256>.part while incomplete, <sha256> verified
 //	work/           the running installer's private working directory
+//	tuf/<repo>/     trusted TUF root and metadata per signing repository (trust.go)
 //
 // Every file is written atomically: temp file, fsync, rename, fsync of the
 // directory.

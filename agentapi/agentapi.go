@@ -51,8 +51,19 @@ type EnrollResponse struct {
 	HostID     string   `json:"host_id"`
 	Credential string   `json:"credential"`
 	Groups     []string `json:"groups"`
-	// TrustRoots are the TUF roots the agent trusts from now on (issue 8).
+	// TrustRoots are the roots of the TUF repositories the agent trusts
+	// from now on (and only those): it keeps them in its state dir.
 	TrustRoots []TrustRoot `json:"trust_roots,omitempty"`
+}
+
+// TrustRoot is one TUF repository's root as delivered at enrolment.
+type TrustRoot struct {
+	// Repo names the repository: "local" or an upstream's name.
+	Repo string `json:"repo"`
+	// Root is the exact bytes of the repository's 1.root.json.
+	Root json.RawMessage `json:"root"`
+	// Fingerprint is the lowercase hex sha256 of Root.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // CheckinRequest reports the host's inventory. The agent sends the ETag of
@@ -283,3 +294,7 @@ func DecodeError(status int, r io.Reader) *patchgate.Error {
 	}
 	return patchgate.Errorf(patchgate.CodeInternal, "server answered HTTP %d: %s", status, strings.TrimSpace(string(data)))
 }
+
+// PathTUF is the prefix of the public, read-only TUF metadata:
+// GET /tuf/<repo>/<file>.
+const PathTUF = "/tuf/"

@@ -17,7 +17,7 @@ import (
 
 // Limits on what a Client reads from the server.
 const (
-	MaxEnrollResponse  = 64 << 10
+	MaxEnrollResponse  = 1 << 20 // room for the TUF roots of many upstreams
 	MaxCheckinResponse = 16 << 20
 	MaxEventsResponse  = 64 << 10
 	// MaxContentBytes bounds one downloaded object.

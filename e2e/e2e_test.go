@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "building patchgate:", err)
 		os.Exit(1)
 	}
+	// Agents verify every payload against the server's signed metadata
+	// (issue #8): never let the environment relax that in these tests.
+	os.Unsetenv("PATCHGATE_AGENT_ALLOW_UNSIGNED")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -17,6 +17,7 @@ import (
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/installer"
 	"github.com/patchgate/patchgate/pki"
+	"github.com/patchgate/patchgate/trust"
 )
 
 type agentOptions struct {
@@ -38,6 +39,8 @@ type agentOptions struct {
 	RebootTimeout  time.Duration
 	BootIDFile     string
 	LongPoll       time.Duration
+	TrustRoots     []string
+	AllowUnsigned  bool
 }
 
 func newAgentCmd(g *globalOptions) *cobra.Command {
@@ -55,7 +58,12 @@ that the server answers as soon as the host's plan changes (--long-poll, up
 to 5m a time; 0 turns it off), so an approved hotfix starts within seconds.
 It downloads approved payloads (resumable), verifies
 size and sha256 before anything runs, installs them through the closed set of
-installers, and reports each step. Reports made while the server is
+installers, and reports each step. Before anything is downloaded, the plan
+item's payloads must be signed, exactly as planned (installer and arguments
+included), by the TUF repository the item names, whose root the agent got at
+enrolment: --trust-root REPO=FINGERPRINT pins that root (enrolment fails
+otherwise; an agent enrolled before signed updates fetches the pinned root).
+Items no repository signs are refused unless --allow-unsigned. Reports made while the server is
 unreachable are queued in --state and delivered later.
 
 --once runs one cycle and exits non-zero if anything failed.`,
@@ -124,6 +132,8 @@ unreachable are queued in --state and delivered later.
 	f.DurationVar(&o.RebootTimeout, "reboot-timeout", agent.DefaultRebootTimeout, "longest the reboot command may run")
 	f.StringVar(&o.BootIDFile, "boot-id-file", "", "file identifying the current boot, to notice a reboot (default /proc/sys/kernel/random/boot_id)")
 	f.DurationVar(&o.LongPoll, "long-poll", agentapi.MaxWait, "between check-ins, keep a check-in open that the server holds up to this long and answers when the plan changes (1s to 5m; 0 = off: poll every --interval only)")
+	f.StringArrayVar(&o.TrustRoots, "trust-root", nil, "trust only this root for a signed-update repository, as REPO=FINGERPRINT (sha256 of its 1.root.json, shown by the server); repeatable")
+	f.BoolVar(&o.AllowUnsigned, "allow-unsigned", os.Getenv("PATCHGATE_AGENT_ALLOW_UNSIGNED") == "1", "run updates no repository signs (from a server without signed updates) with only the size and sha256 check; for migration only (env PATCHGATE_AGENT_ALLOW_UNSIGNED=1)")
 	return cmd
 }
 
@@ -144,6 +154,10 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 			return cfg, fmt.Errorf("--product: %q must be NAME=VERSION with a lowercase product name, e.g. cisco.ucce=7.2(1)", p)
 		}
 		products = append(products, patchgate.InstalledProduct{Name: name, Version: ver})
+	}
+	pins, err := parseTrustRoots(o.TrustRoots)
+	if err != nil {
+		return cfg, err
 	}
 	client, err := httpClientFor(g.Server, g.CAFingerprint, time.Minute)
 	if err != nil {
@@ -174,8 +188,29 @@ func agentConfig(g *globalOptions, o *agentOptions) (agent.Config, error) {
 		Interval: o.Interval, Jitter: o.Jitter, Version: version,
 		RebootCommand: o.RebootCommand, RebootTimeout: o.RebootTimeout, BootIDFile: o.BootIDFile,
 		LongPoll: o.LongPoll, LongPollClient: longPoll,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		TrustRoots: pins, AllowUnsigned: o.AllowUnsigned,
 	}, nil
+}
+
+// parseTrustRoots parses --trust-root REPO=FINGERPRINT values.
+func parseTrustRoots(vals []string) (map[string]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	pins := map[string]string{}
+	for _, v := range vals {
+		repo, fp, ok := strings.Cut(v, "=")
+		fp = strings.ToLower(strings.TrimSpace(fp))
+		if !ok || trust.CheckRepoName(repo) != nil || trust.CheckRootFingerprint(fp) != nil {
+			return nil, patchgate.Invalid("--trust-root", "%q must be REPO=FINGERPRINT, e.g. local=<64 hex characters>", v)
+		}
+		if old, dup := pins[repo]; dup && old != fp {
+			return nil, patchgate.Invalid("--trust-root", "repository %s pinned twice with different fingerprints", repo)
+		}
+		pins[repo] = fp
+	}
+	return pins, nil
 }
 
 // checkRebootCommand refuses a reboot command that cannot be meant: too
