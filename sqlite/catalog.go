@@ -90,20 +90,8 @@ func (db *DB) PutUpdate(ctx context.Context, u patchgate.Update, ev patchgate.Ev
 			VALUES (?, ?, ?, ?, ?, ?)`, u.ID, u.Revision, digest, string(doc), fmtTime(u.CreatedAt), u.CreatedBy); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO updates (id, revision, kind, severity) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, kind = excluded.kind, severity = excluded.severity`,
-			u.ID, u.Revision, string(u.Kind), string(u.Severity)); err != nil {
+		if err := indexUpdate(ctx, tx, u); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM update_products WHERE update_id = ?`, u.ID); err != nil {
-			return err
-		}
-		for _, p := range u.Products {
-			// An update may constrain one product twice (two version ranges).
-			if _, err := tx.ExecContext(ctx, `INSERT INTO update_products (update_id, product) VALUES (?, ?)
-				ON CONFLICT (update_id, product) DO NOTHING`, u.ID, p.Name); err != nil {
-				return err
-			}
 		}
 		reset, err := receiveRevision(ctx, tx, rev, prev, u, ev.Time)
 		if err != nil {
@@ -218,4 +206,25 @@ func (db *DB) ListUpdates(ctx context.Context, f patchgate.UpdateFilter) ([]patc
 		return nil, patchgate.Internal(err, "sqlite: list updates")
 	}
 	return us, nil
+}
+
+// indexUpdate points the updates row of u.ID at u's revision and rewrites
+// its product index (what ListUpdates filters on).
+func indexUpdate(ctx context.Context, tx *sql.Tx, u patchgate.Update) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO updates (id, revision, kind, severity) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, kind = excluded.kind, severity = excluded.severity`,
+		u.ID, u.Revision, string(u.Kind), string(u.Severity)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM update_products WHERE update_id = ?`, u.ID); err != nil {
+		return err
+	}
+	for _, p := range u.Products {
+		// An update may constrain one product twice (two version ranges).
+		if _, err := tx.ExecContext(ctx, `INSERT INTO update_products (update_id, product) VALUES (?, ?)
+			ON CONFLICT (update_id, product) DO NOTHING`, u.ID, p.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }

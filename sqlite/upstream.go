@@ -367,19 +367,8 @@ func applyEntry(ctx context.Context, tx *sql.Tx, upstream string, local patchgat
 			u.ID, u.Revision, digest, string(doc), fmtTime(u.CreatedAt), u.CreatedBy); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO updates (id, revision, kind, severity) VALUES (?, ?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, kind = excluded.kind, severity = excluded.severity`,
-			u.ID, u.Revision, string(u.Kind), string(u.Severity)); err != nil {
+		if err := indexUpdate(ctx, tx, u); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM update_products WHERE update_id = ?`, u.ID); err != nil {
-			return err
-		}
-		for _, p := range u.Products {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO update_products (update_id, product) VALUES (?, ?)
-				ON CONFLICT (update_id, product) DO NOTHING`, u.ID, p.Name); err != nil {
-				return err
-			}
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM synced_payloads WHERE update_id = ?`, u.ID); err != nil {
 			return err
