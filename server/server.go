@@ -7,9 +7,9 @@
 package server
 
 import (
-	"crypto/ed25519"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
