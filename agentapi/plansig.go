@@ -149,7 +149,9 @@ func EncodePlanKey(k ed25519.PublicKey) string {
 // the error.
 func ParsePlanKey(field, s string) (ed25519.PublicKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(raw) != ed25519.PublicKeySize {
+	// Canonical form only (the decoder skips newlines and ignores
+	// padding bits): one key, one spelling.
+	if err != nil || len(raw) != ed25519.PublicKeySize || base64.StdEncoding.EncodeToString(raw) != s {
 		return nil, patchgate.Invalid(field, "must be the standard base64 of a %d-byte Ed25519 public key", ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(raw), nil
