@@ -201,3 +201,25 @@ func TestClientCheckinNonceAndVerify(t *testing.T) {
 		t.Fatalf("no key: %v", err)
 	}
 }
+
+// BenchmarkSignPlan is the server's added cost per 304 (a 200 adds the
+// sha256 of its body).
+func BenchmarkSignPlan(b *testing.B) {
+	_, key, _ := ed25519.GenerateKey(nil)
+	nonce := NewNonce()
+	for b.Loop() {
+		SignPlan(key, true, nonce, "h0123456789abcdef", `"0123456789abcdef01234567"`, nil)
+	}
+}
+
+// BenchmarkVerifyPlan is the agent's cost per check-in.
+func BenchmarkVerifyPlan(b *testing.B) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	nonce := NewNonce()
+	sig := SignPlan(key, true, nonce, "h0123456789abcdef", `"0123456789abcdef01234567"`, nil)
+	for b.Loop() {
+		if err := VerifyPlan(pub, sig, true, nonce, "h0123456789abcdef", `"0123456789abcdef01234567"`, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
