@@ -14,6 +14,10 @@ const EventTrustRoot = "trust.root"
 // signs, its roles' versions, expiries and keys.
 type TrustStatus struct {
 	Repos []TrustRepoStatus `json:"repos"`
+	// PlanKey is the public key (standard base64 Ed25519) that signs each
+	// answer to an agent's check-in, bound to the agent's nonce; agents
+	// pin it at enrolment.
+	PlanKey string `json:"plan_key,omitempty"`
 }
 
 // TrustRepoStatus is one repository: its status, the public key ids of

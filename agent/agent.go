@@ -63,7 +63,9 @@ type Config struct {
 	// AllowUnsigned runs plan items that name no signing repository (from
 	// a server that predates signed updates) with only the plan's size and
 	// sha256 check. Off by default: such items are refused. Items that name
-	// a repository are always verified.
+	// a repository are always verified. It also accepts unsigned check-in
+	// answers from a server that has no plan key (plansig.go); a server
+	// that has one is always verified.
 	AllowUnsigned bool
 	// MetadataTimeout bounds the fetch of one TUF metadata file
 	// (0 = trust.DefaultMetadataTimeout); MaxRootRotations bounds the root
@@ -141,6 +143,12 @@ type Agent struct {
 	// pass without its ETag changing (a rollout limit); Run then checks
 	// in ordinarily after a long poll that changed nothing.
 	askAgain bool
+	// serverUnsigned: the server has no plan key (it predates signed
+	// plans) and Config.AllowUnsigned accepts its unsigned plans; asked
+	// again after a restart.
+	serverUnsigned bool
+	// planRefusals counts check-in answers refused for their signature.
+	planRefusals int
 }
 
 // Summary says what one RunOnce did.
@@ -165,6 +173,10 @@ type Summary struct {
 	RebootReason string
 	// EventsSent counts events the server acknowledged.
 	EventsSent int
+	// PlanRefused: a check-in answer was refused because its signature
+	// was missing or did not verify (altered, replayed, another key);
+	// nothing of it was carried out.
+	PlanRefused bool
 }
 
 // New checks cfg and prepares the state directory.
@@ -303,6 +315,11 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 	if err := a.acceptTrustRoots(er.TrustRoots); err != nil {
 		return nil, fmt.Errorf("enrolling: refusing the server's signed-update roots: %w", err)
 	}
+	if er.PlanKey != "" {
+		if _, err := agentapi.ParsePlanKey("plan_key", er.PlanKey); err != nil {
+			return nil, fmt.Errorf("enrolling: refusing the server's plan key: %w", err)
+		}
+	}
 	newID := &identity{
 		HostID:     er.HostID,
 		Credential: er.Credential,
@@ -310,6 +327,7 @@ func (a *Agent) enrolled(ctx context.Context) (*identity, error) {
 		MachineID:  machineID,
 		Hostname:   hostname,
 		EnrolledAt: a.now().UTC(),
+		PlanKey:    er.PlanKey,
 	}
 	if id != nil {
 		// Events queued under the old identity describe the machine it

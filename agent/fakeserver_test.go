@@ -2,6 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -56,14 +58,37 @@ type fakeServer struct {
 	waits   []string
 	held    int
 	changed chan struct{}
+
+	// Signed plans, as the real server does them: planKey is delivered at
+	// enrolment (unless legacy: then only GET /agent/v1/plan-key has it,
+	// and noPlanKey makes that 404 too); signKey signs the answers (nil =
+	// planKey); answers records every check-in answer as sent; answer, if
+	// set, may replace what is sent (tampering, replays).
+	planKey   ed25519.PrivateKey
+	signKey   ed25519.PrivateKey
+	legacy    bool
+	noPlanKey bool
+	answers   []fakeAnswer
+	answer    func(a fakeAnswer) fakeAnswer
+}
+
+// fakeAnswer is one answer to a check-in.
+type fakeAnswer struct {
+	nonce  string // the check-in's
+	status int
+	etag   string
+	sig    string
+	body   []byte
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
 	s := &fakeServer{t: t, token: "enrol-secret", creds: map[string]string{}, content: map[string][]byte{}, receipts: map[string]int{}}
+	_, s.planKey, _ = ed25519.GenerateKey(rand.Reader)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+agentapi.PathEnroll, s.enroll)
 	mux.HandleFunc("POST "+agentapi.PathCheckin, s.checkin)
 	mux.HandleFunc("POST "+agentapi.PathEvents, s.postEvents)
+	mux.HandleFunc("GET "+agentapi.PathPlanKey, s.servePlanKey)
 	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
 	s.ts = httptest.NewServer(mux)
 	t.Cleanup(s.ts.Close)
@@ -98,7 +123,11 @@ func (s *fakeServer) enroll(w http.ResponseWriter, r *http.Request) {
 	hostID := fmt.Sprintf("h-%d", len(s.enrolls))
 	cred := randomHex(32)
 	s.creds[cred] = hostID
-	writeJSON(w, agentapi.EnrollResponse{HostID: hostID, Credential: cred, Groups: []string{patchgate.GroupAll}})
+	er := agentapi.EnrollResponse{HostID: hostID, Credential: cred, Groups: []string{patchgate.GroupAll}}
+	if !s.legacy {
+		er.PlanKey = agentapi.EncodePlanKey(s.planKey.Public().(ed25519.PublicKey))
+	}
+	writeJSON(w, er)
 }
 
 // auth returns the host of the request's credential.
@@ -173,15 +202,55 @@ func (s *fakeServer) checkin(w http.ResponseWriter, r *http.Request) {
 			etag = `"` + hex.EncodeToString(sum[:8]) + `"`
 		}
 	}
+	ans := fakeAnswer{nonce: r.Header.Get(agentapi.HeaderNonce), status: http.StatusOK, etag: etag}
 	if r.Header.Get("If-None-Match") == etag {
 		s.notMod++
-		s.mu.Unlock()
+		ans.status = http.StatusNotModified
+	} else {
+		var buf bytes.Buffer
+		json.NewEncoder(&buf).Encode(agentapi.CheckinResponse{Plan: plan, ServerTime: time.Now().UTC()})
+		ans.body = buf.Bytes()
+	}
+	if ans.nonce != "" {
+		if err := agentapi.ValidNonce(ans.nonce); err != nil {
+			s.t.Errorf("agent sent an invalid nonce: %v", err)
+		}
+		key := s.planKey
+		if s.signKey != nil {
+			key = s.signKey
+		}
+		ans.sig = agentapi.SignPlan(key, ans.status == http.StatusNotModified, ans.nonce, host, etag, ans.body)
+	}
+	s.answers = append(s.answers, ans)
+	if s.answer != nil {
+		ans = s.answer(ans)
+	}
+	s.mu.Unlock()
+	w.Header().Set("ETag", ans.etag)
+	if ans.sig != "" {
+		w.Header().Set(agentapi.HeaderPlanSignature, ans.sig)
+	}
+	if ans.status == http.StatusNotModified {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ans.status)
+	w.Write(ans.body)
+}
+
+func (s *fakeServer) servePlanKey(w http.ResponseWriter, r *http.Request) {
+	if _, ok := s.auth(w, r); !ok {
+		return
+	}
+	s.mu.Lock()
+	none := s.noPlanKey
 	s.mu.Unlock()
-	w.Header().Set("ETag", etag)
-	writeJSON(w, agentapi.CheckinResponse{Plan: plan, ServerTime: time.Now().UTC()})
+	if none {
+		writeError(w, 404, patchgate.CodeNotFound, "not found")
+		return
+	}
+	writeJSON(w, agentapi.PlanKeyResponse{PlanKey: agentapi.EncodePlanKey(s.planKey.Public().(ed25519.PublicKey))})
 }
 
 func (s *fakeServer) postEvents(w http.ResponseWriter, r *http.Request) {

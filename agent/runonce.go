@@ -65,6 +65,7 @@ func (a *Agent) runOnce(ctx context.Context, wait time.Duration) (Summary, error
 
 	plan, etag, notModified, err := a.checkin(ctx, id, st, wait)
 	if err != nil {
+		sum.PlanRefused = errors.Is(err, agentapi.ErrPlanSignature)
 		return sum, err
 	}
 	if notModified {
@@ -207,6 +208,7 @@ func (a *Agent) report(ctx context.Context, id *identity, st *state, sum *Summar
 	sum.EventsSent += n
 	plan, etag, notModified, err := a.checkin(ctx, id, st, 0)
 	if err != nil {
+		sum.PlanRefused = sum.PlanRefused || errors.Is(err, agentapi.ErrPlanSignature)
 		return errors.Join(flushErr, err)
 	}
 	if !notModified {
@@ -233,7 +235,20 @@ func (a *Agent) checkin(ctx context.Context, id *identity, st *state, wait time.
 	if wait > 0 {
 		etag = cmp.Or(a.planETag, st.LastETag)
 	}
-	cr, etag, notModified, err := a.api.CheckinWait(ctx, id.Credential, etag, wait, agentapi.CheckinRequest{Inventory: inv})
+	key, err := a.planKey(ctx, id)
+	if err != nil {
+		return plan, "", false, err
+	}
+	req := agentapi.CheckinRequest{Inventory: inv}
+	var cr agentapi.CheckinResponse
+	if key != nil {
+		cr, etag, notModified, err = a.api.CheckinVerified(ctx, id.Credential, id.HostID, key, etag, wait, req)
+	} else {
+		cr, etag, notModified, err = a.api.CheckinWait(ctx, id.Credential, etag, wait, req)
+	}
+	if errors.Is(err, agentapi.ErrPlanSignature) {
+		return plan, "", false, a.refusedPlan(err)
+	}
 	if err != nil {
 		return plan, "", false, a.serverError(err, "check-in", true)
 	}

@@ -48,6 +48,9 @@ type identity struct {
 	MachineID  string    `json:"machine_id"`
 	Hostname   string    `json:"hostname"`
 	EnrolledAt time.Time `json:"enrolled_at"`
+	// PlanKey is the server's plan key (agentapi.EncodePlanKey), pinned
+	// at enrolment or learned once (plansig.go).
+	PlanKey string `json:"plan_key,omitempty"`
 }
 
 // Journal steps: the one in state.json is the step that was started and

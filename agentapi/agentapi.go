@@ -54,6 +54,9 @@ type EnrollResponse struct {
 	// TrustRoots are the roots of the TUF repositories the agent trusts
 	// from now on (and only those): it keeps them in its state dir.
 	TrustRoots []TrustRoot `json:"trust_roots,omitempty"`
+	// PlanKey is the server's plan key (EncodePlanKey): the agent pins it
+	// and verifies every check-in answer with it (plansig.go).
+	PlanKey string `json:"plan_key,omitempty"`
 }
 
 // TrustRoot is one TUF repository's root as delivered at enrolment.

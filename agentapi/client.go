@@ -3,6 +3,7 @@ package agentapi
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,28 +109,61 @@ func (c *Client) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse,
 // returns notModified with newETag = etag (or the one the server sent);
 // otherwise the plan and its ETag ("" if the server sent none).
 func (c *Client) Checkin(ctx context.Context, credential, etag string, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
-	return c.checkin(ctx, credential, etag, 0, req)
+	return c.checkin(ctx, credential, etag, 0, planCheck{}, req)
 }
 
-func (c *Client) checkin(ctx context.Context, credential, etag string, wait time.Duration, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
-	resp, err := c.postWait(ctx, PathCheckin+waitQuery(wait), credential, etag, wait, req)
+// CheckinVerified is CheckinWait whose answer, a plan or "not modified",
+// must carry the server's signature by key over this check-in's fresh
+// nonce, hostID, the ETag and the exact body (VerifyPlan); a 304 must
+// also keep the ETag sent. A refusal wraps ErrPlanSignature and returns
+// no plan.
+func (c *Client) CheckinVerified(ctx context.Context, credential, hostID string, key ed25519.PublicKey, etag string, wait time.Duration, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
+	if key == nil {
+		return cr, "", false, fmt.Errorf("%w: no plan key to verify with", ErrPlanSignature)
+	}
+	wait = min(wait, MaxWait).Truncate(time.Second)
+	return c.checkin(ctx, credential, etag, max(wait, 0), planCheck{key: key, hostID: hostID}, req)
+}
+
+// checkin sends a fresh nonce with every check-in, verified or not, so
+// that the server signs (and the simulator measures signing) either way.
+func (c *Client) checkin(ctx context.Context, credential, etag string, wait time.Duration, pc planCheck, req CheckinRequest) (cr CheckinResponse, newETag string, notModified bool, err error) {
+	pc.nonce = NewNonce()
+	resp, err := c.postWait(ctx, PathCheckin+waitQuery(wait), credential, etag, pc.nonce, wait, req)
 	if err != nil {
 		return cr, "", false, err
 	}
 	defer drain(resp)
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
-		if e := resp.Header.Get("ETag"); e != "" {
-			etag = e
+		got := resp.Header.Get("ETag")
+		if pc.key != nil {
+			if got != etag {
+				return cr, "", false, fmt.Errorf("%w: a not-modified answer for ETag %q to a check-in that sent %q", ErrPlanSignature, got, etag)
+			}
+			if err := pc.verify(resp, true, got, nil); err != nil {
+				return cr, "", false, err
+			}
+		}
+		if got != "" {
+			etag = got
 		}
 		return cr, etag, true, nil
 	case resp.StatusCode/100 != 2:
 		return cr, "", false, statusError(resp)
 	}
-	if err := decodeAnswer(resp, MaxCheckinResponse, &cr); err != nil {
+	data, err := readAnswer(resp, MaxCheckinResponse)
+	if err != nil {
 		return cr, "", false, err
 	}
-	return cr, resp.Header.Get("ETag"), false, nil
+	newETag = resp.Header.Get("ETag")
+	if err := pc.verify(resp, false, newETag, data); err != nil {
+		return cr, "", false, err
+	}
+	if err := json.Unmarshal(data, &cr); err != nil {
+		return cr, "", false, fmt.Errorf("the server's answer is not valid: %w", err)
+	}
+	return cr, newETag, false, nil
 }
 
 // ReportEvents reports deployment events (at most MaxEventsPerReq, whose
@@ -248,11 +282,12 @@ func (c *Client) url(path string) string {
 // post sends body as JSON. credential "" sends no Authorization, etag ""
 // no If-None-Match.
 func (c *Client) post(ctx context.Context, path, credential, etag string, body any) (*http.Response, error) {
-	return c.postWait(ctx, path, credential, etag, 0, body)
+	return c.postWait(ctx, path, credential, etag, "", 0, body)
 }
 
-// postWait is post for a request the server may hold up to wait.
-func (c *Client) postWait(ctx context.Context, path, credential, etag string, wait time.Duration, body any) (*http.Response, error) {
+// postWait is post for a request the server may hold up to wait, with a
+// nonce (HeaderNonce) unless it is "".
+func (c *Client) postWait(ctx context.Context, path, credential, etag, nonce string, wait time.Duration, body any) (*http.Response, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
@@ -264,6 +299,9 @@ func (c *Client) postWait(ctx context.Context, path, credential, etag string, wa
 	req.Header.Set("Content-Type", "application/json")
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
+	}
+	if nonce != "" {
+		req.Header.Set(HeaderNonce, nonce)
 	}
 	return c.doWait(req, credential, wait)
 }
@@ -295,14 +333,23 @@ func statusError(resp *http.Response) *patchgate.Error {
 	return e
 }
 
-// decodeAnswer decodes a 2xx JSON body of at most max bytes.
-func decodeAnswer(resp *http.Response, max int64, v any) error {
+// readAnswer reads a 2xx body of at most max bytes.
+func readAnswer(resp *http.Response, max int64) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return fmt.Errorf("reading the server's answer: %w", err)
+		return nil, fmt.Errorf("reading the server's answer: %w", err)
 	}
 	if int64(len(data)) > max {
-		return fmt.Errorf("the server's answer exceeds %d bytes", max)
+		return nil, fmt.Errorf("the server's answer exceeds %d bytes", max)
+	}
+	return data, nil
+}
+
+// decodeAnswer decodes a 2xx JSON body of at most max bytes.
+func decodeAnswer(resp *http.Response, max int64, v any) error {
+	data, err := readAnswer(resp, max)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("the server's answer is not valid: %w", err)

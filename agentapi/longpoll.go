@@ -53,7 +53,7 @@ func (c *Client) CheckinWait(ctx context.Context, credential, etag string, wait 
 	if wait <= 0 {
 		return c.Checkin(ctx, credential, etag, req)
 	}
-	return c.checkin(ctx, credential, etag, wait, req)
+	return c.checkin(ctx, credential, etag, wait, planCheck{}, req)
 }
 
 // httpFor returns the HTTP client for a request held up to wait.

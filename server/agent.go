@@ -65,7 +65,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hosts.setAuth(id, hostAuth{hash: hash})
 	s.hosts.setGroups(id, h.Groups)
-	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups, TrustRoots: s.trustRoots()})
+	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups, TrustRoots: s.trustRoots(), PlanKey: s.planKeyText})
 }
 
 func planETag(gen uint64, digest string) string {
@@ -83,6 +83,11 @@ func planETag(gen uint64, digest string) string {
 func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	hostID, err := s.authHost(ctx, bearer(r))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	nonce, err := checkinNonce(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -159,16 +164,14 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if wait <= 0 || (!holdEnd.IsZero() && !time.Now().Before(holdEnd)) {
-			w.Header().Set("ETag", etag)
-			w.WriteHeader(http.StatusNotModified)
+			s.notModified(w, hostID, nonce, etag)
 			return
 		}
 		if holdEnd.IsZero() {
 			if !s.holds.begin(hostID) {
 				// A limit is reached (or the server is stopping): answer
 				// now, as without a wait.
-				w.Header().Set("ETag", etag)
-				w.WriteHeader(http.StatusNotModified)
+				s.notModified(w, hostID, nonce, etag)
 				return
 			}
 			defer s.holds.end(hostID)
@@ -214,8 +217,7 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", etag)
-	writeJSON(w, http.StatusOK, agentapi.CheckinResponse{Plan: plan, ServerTime: now})
+	s.writePlan(w, hostID, nonce, etag, agentapi.CheckinResponse{Plan: plan, ServerTime: now})
 }
 
 // bodyDigest identifies a check-in body; it is part of the plan's ETag.

@@ -142,8 +142,16 @@ func (e *benchEnv) post(b *testing.B, path, token string, body, out any) {
 
 // checkin sends one check-in and remembers the plan's ETag.
 func (e *benchEnv) checkin(b *testing.B, h *benchHost, sendETag bool) int {
+	return e.checkinNonce(b, h, sendETag, false)
+}
+
+// checkinNonce is checkin, with a fresh nonce (a signed answer) if nonce.
+func (e *benchEnv) checkinNonce(b *testing.B, h *benchHost, sendETag, nonce bool) int {
 	req, _ := http.NewRequest("POST", e.url+agentapi.PathCheckin, bytes.NewReader(h.body))
 	req.Header.Set("Authorization", "Bearer "+h.cred)
+	if nonce {
+		req.Header.Set(agentapi.HeaderNonce, agentapi.NewNonce())
+	}
 	if p := h.etag.Load(); sendETag && p != nil {
 		req.Header.Set("If-None-Match", *p)
 	}
@@ -163,7 +171,13 @@ func (e *benchEnv) checkin(b *testing.B, h *benchHost, sendETag bool) int {
 // BenchmarkCheckinNotModified is the hot path: hosts whose inventory and
 // plan did not change get 304 from memory. Compare with BenchmarkBareHandler
 // (same client, same concurrency, a bare net/http handler).
-func BenchmarkCheckinNotModified(b *testing.B) {
+func BenchmarkCheckinNotModified(b *testing.B) { benchNotModified(b, false) }
+
+// BenchmarkCheckinNotModifiedSigned is the hot path as agents use it now:
+// each check-in sends a nonce and its 304 is signed (Ed25519) for it.
+func BenchmarkCheckinNotModifiedSigned(b *testing.B) { benchNotModified(b, true) }
+
+func benchNotModified(b *testing.B, signed bool) {
 	e := setupBench(b)
 	for _, h := range e.hosts {
 		e.checkin(b, h, false) // warm: every host holds its current ETag
@@ -174,7 +188,7 @@ func BenchmarkCheckinNotModified(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			h := e.hosts[int(next.Add(1))%len(e.hosts)]
-			if st := e.checkin(b, h, true); st != http.StatusNotModified {
+			if st := e.checkinNonce(b, h, true, signed); st != http.StatusNotModified {
 				b.Errorf("check-in: %d, want 304", st)
 				return
 			}
@@ -216,7 +230,13 @@ func BenchmarkBareHandler(b *testing.B) {
 
 // BenchmarkCheckinChangedPlan measures plans computed per second: an
 // approval just landed for every host, so each check-in computes a plan.
-func BenchmarkCheckinChangedPlan(b *testing.B) {
+func BenchmarkCheckinChangedPlan(b *testing.B) { benchChangedPlan(b, false) }
+
+// BenchmarkCheckinChangedPlanSigned: the same with nonces, each plan
+// signed over its exact body.
+func BenchmarkCheckinChangedPlanSigned(b *testing.B) { benchChangedPlan(b, true) }
+
+func benchChangedPlan(b *testing.B, signed bool) {
 	e := setupBench(b)
 	var ids []string
 	for i := 0; i < benchProducts; i++ {
@@ -229,7 +249,7 @@ func BenchmarkCheckinChangedPlan(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			h := e.hosts[int(next.Add(1))%len(e.hosts)]
-			if st := e.checkin(b, h, false); st != http.StatusOK {
+			if st := e.checkinNonce(b, h, false, signed); st != http.StatusOK {
 				b.Errorf("check-in: %d, want 200", st)
 				return
 			}

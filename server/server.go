@@ -9,6 +9,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,8 @@ type Server struct {
 	// rulesAfterSync: a rule run after a sync is queued (see Synced).
 	rulesAfterSync atomic.Bool
 	trust          trustState
+	planKey        ed25519.PrivateKey // signs check-in answers (plansig.go)
+	planKeyText    string             // its public half, agentapi.EncodePlanKey
 }
 
 // New returns a server for cfg.
@@ -144,6 +147,7 @@ func New(cfg Config) *Server {
 		rulesIv:     cfg.RulesInterval,
 	}
 	s.trust.cfg = cfg.Trust
+	s.initPlanKey(cfg.Trust.PlanKey)
 	if s.cleanupAge <= 0 {
 		s.cleanupAge = patchgate.CleanupAgeDefault
 	}
@@ -348,6 +352,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+agentapi.PathEnroll, s.enroll)
 	mux.HandleFunc("POST "+agentapi.PathCheckin, s.checkin)
 	mux.HandleFunc("POST "+agentapi.PathEvents, s.reportEvents)
+	mux.HandleFunc("GET "+agentapi.PathPlanKey, s.servePlanKey)
 	mux.HandleFunc("GET "+agentapi.PathContent+"{sha}", s.serveContent)
 	s.registerPublicNotify(mux)
 	mux.HandleFunc("GET "+agentapi.PathTUF+"{repo}/{file}", s.serveTUF)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -32,6 +33,10 @@ type TrustConfig struct {
 	// Warn is how long before expiry each role raises trust.expiring
 	// (default trust.DefaultExpiryWarn).
 	Warn trust.ExpiryWarn
+	// PlanKey signs every check-in answer that carries an agent's nonce
+	// (agentapi.SignPlan); nil = a key made for this process only (tests:
+	// agents enrolled with it do not survive a restart).
+	PlanKey ed25519.PrivateKey
 }
 
 type trustState struct {
@@ -236,7 +241,7 @@ func (s *Server) trustHandlers() map[string]http.HandlerFunc {
 }
 
 func (s *Server) trustStatusBody() (adminapi.TrustStatus, error) {
-	out := adminapi.TrustStatus{Repos: []adminapi.TrustRepoStatus{}}
+	out := adminapi.TrustStatus{Repos: []adminapi.TrustRepoStatus{}, PlanKey: s.planKeyText}
 	repo := s.trustRepo()
 	if repo == nil {
 		return out, nil

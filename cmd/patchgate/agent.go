@@ -63,8 +63,11 @@ item's payloads must be signed, exactly as planned (installer and arguments
 included), by the TUF repository the item names, whose root the agent got at
 enrolment: --trust-root REPO=FINGERPRINT pins that root (enrolment fails
 otherwise; an agent enrolled before signed updates fetches the pinned root).
-Items no repository signs are refused unless --allow-unsigned. Reports made while the server is
-unreachable are queued in --state and delivered later.
+Items no repository signs are refused unless --allow-unsigned. Every check-in
+answer must be signed by the server's plan key (pinned at enrolment) over the
+check-in's fresh nonce: a replayed or altered plan is refused and nothing runs.
+Reports made while the server is unreachable are queued in --state and
+delivered later.
 
 --once runs one cycle and exits non-zero if anything failed.`,
 		Args: cobra.NoArgs,
@@ -133,7 +136,7 @@ unreachable are queued in --state and delivered later.
 	f.StringVar(&o.BootIDFile, "boot-id-file", "", "file identifying the current boot, to notice a reboot (default /proc/sys/kernel/random/boot_id)")
 	f.DurationVar(&o.LongPoll, "long-poll", agentapi.MaxWait, "between check-ins, keep a check-in open that the server holds up to this long and answers when the plan changes (1s to 5m; 0 = off: poll every --interval only)")
 	f.StringArrayVar(&o.TrustRoots, "trust-root", nil, "trust only this root for a signed-update repository, as REPO=FINGERPRINT (sha256 of its 1.root.json, shown by the server); repeatable")
-	f.BoolVar(&o.AllowUnsigned, "allow-unsigned", os.Getenv("PATCHGATE_AGENT_ALLOW_UNSIGNED") == "1", "run updates no repository signs (from a server without signed updates) with only the size and sha256 check; for migration only (env PATCHGATE_AGENT_ALLOW_UNSIGNED=1)")
+	f.BoolVar(&o.AllowUnsigned, "allow-unsigned", os.Getenv("PATCHGATE_AGENT_ALLOW_UNSIGNED") == "1", "run updates no repository signs (from a server without signed updates) with only the size and sha256 check, and unsigned plans from a server without a plan key; for migration only (env PATCHGATE_AGENT_ALLOW_UNSIGNED=1)")
 	return cmd
 }
 

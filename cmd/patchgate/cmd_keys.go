@@ -161,6 +161,9 @@ func (a *adminCLI) keysStatusCmd() *cobra.Command {
 }
 
 func writeTrustStatus(out io.Writer, st adminapi.TrustStatus, now time.Time) error {
+	if st.PlanKey != "" {
+		fmt.Fprintf(out, "plan key: %s (signs each check-in answer, bound to the agent's nonce)\n", st.PlanKey)
+	}
 	if len(st.Repos) == 0 {
 		_, err := fmt.Fprintln(out, "TUF signing is not enabled on this server")
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/patchgate/patchgate/pki"
 	"github.com/patchgate/patchgate/server"
 	"github.com/patchgate/patchgate/sqlite"
+	"github.com/patchgate/patchgate/trust"
 )
 
 type serveOptions struct {
@@ -156,6 +157,10 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err != nil {
 		return err
 	}
+	planKey, _, err := trust.OpenPlanKey(filepath.Join(o.Data, trust.PlanKeyFile))
+	if err != nil {
+		return fmt.Errorf("opening the plan key: %w", err)
+	}
 	o.Notify.TimeZone = o.TimeZone
 	ns, err := setupNotify(o.Notify, o.Data, db, log)
 	if err != nil {
@@ -163,7 +168,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
-		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo}})
+		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo, PlanKey: planKey}})
 	ns.cfg.StatusReport = srv.StatusReport
 	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)
