@@ -50,7 +50,9 @@ func TestHoldHubWake(t *testing.T) {
 	if w3 := h.wait(); w3 == w1 {
 		t.Fatal("no new channel after a broadcast")
 	}
-	at := time.Now().Add(1500 * time.Millisecond)
+	// Half past a whole second, so that at and at-100ms share a second
+	// whatever the time the test runs at.
+	at := time.Now().Truncate(time.Second).Add(2500 * time.Millisecond)
 	a, b := h.after(at), h.after(at.Add(-100*time.Millisecond))
 	h.mu.Lock()
 	n := len(h.buckets)
