@@ -138,6 +138,10 @@ type FeedEntry struct {
 	Seq    int64        `json:"seq"`
 	Update Update       `json:"update"`
 	Status UpdateStatus `json:"status"`
+	// Repo is the TUF repository that signs the update's payloads: the
+	// id of the server that published it (issue 8); empty from a server
+	// without signed updates.
+	Repo string `json:"repo,omitempty"`
 }
 
 // FeedVisible reports whether updates in status s appear in the feed:
@@ -153,6 +157,9 @@ const MaxFeedLimit = 1000
 func ValidateFeedEntry(e FeedEntry) error {
 	if e.Seq <= 0 {
 		return Invalid("seq", "must be positive")
+	}
+	if e.Repo != "" && !ValidServerID(e.Repo) {
+		return Invalid("repo", "%q is not a repository name (the id of the server that publishes the update)", e.Repo)
 	}
 	if !FeedVisible(e.Status) {
 		return Invalid("status", "%q is not posted, superseded or withdrawn", e.Status)

@@ -20,6 +20,10 @@ type FeedPage struct {
 	Next      int64                 `json:"next"`
 	More      bool                  `json:"more"`
 	Remaining int                   `json:"remaining"`
+	// Repos are the TUF repositories the upstream serves at
+	// /tuf/<repo>/ (its own, named by its server id, and its verbatim
+	// mirrors), which the downstream mirrors with each sync (issue 8).
+	Repos []string `json:"repos,omitempty"`
 }
 
 // FeedDefaultLimit is a feed page's size when the request gives none.

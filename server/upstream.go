@@ -287,7 +287,13 @@ func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Ancestors: ancestors, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining})
+	own := s.ownRepoName(ctx)
+	for i := range entries {
+		if entries[i].Repo == self && own == "" {
+			entries[i].Repo = "" // this server signs nothing
+		}
+	}
+	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Ancestors: ancestors, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining, Repos: s.feedRepos(ctx)})
 }
 
 func (s *Server) upstreamInfos(ctx context.Context) ([]adminapi.UpstreamInfo, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/content"
+	"github.com/patchgate/patchgate/trust"
 )
 
 // Config is what a Syncer is made of; cmd/ fills it.
@@ -48,6 +50,13 @@ type Config struct {
 	// random offset chosen once, like WSUS.
 	PerDay int
 	Offset time.Duration
+	// Mirrors keeps the verbatim copies of the upstreams' TUF
+	// repositories; nil = none are mirrored.
+	Mirrors *trust.Mirrors
+	// RootPins are fingerprints the 1.root.json of a repository must
+	// have when it is first mirrored (repository -> fingerprint); a
+	// repository without one is trusted on the first sync.
+	RootPins map[string]string
 }
 
 // Syncer runs syncs and content fetches. It implements
@@ -66,8 +75,9 @@ type Syncer struct {
 }
 
 type run struct {
-	mu  sync.Mutex
-	rec patchgate.SyncRun
+	mu    sync.Mutex
+	rec   patchgate.SyncRun
+	repos []string // the TUF repositories the upstream's last page listed
 }
 
 func (r *run) snapshot() patchgate.SyncRun {
@@ -367,6 +377,9 @@ func (s *Syncer) execute(ctx context.Context, u patchgate.Upstream, r *run) {
 		s.mu.Unlock()
 	}()
 	err := s.pull(ctx, u, r)
+	if err == nil {
+		err = s.mirror(ctx, u, r)
+	}
 	if err == nil && u.Mode == patchgate.ModeReplica {
 		err = s.replicate(ctx, u, r)
 	}
@@ -447,6 +460,7 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		r.mu.Lock()
 		r.rec.Counts.Add(applied.Counts)
 		r.rec.Cursor = page.Next
+		r.repos = page.Repos
 		r.rec.Done += len(page.Entries)
 		r.rec.Total = r.rec.Done + page.Remaining
 		r.mu.Unlock()
@@ -457,4 +471,41 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		}
 	}
 	return fmt.Errorf("upstream %s: feed did not end after %d pages", u.Name, maxPages)
+}
+
+// mirror refreshes the verbatim copy of every TUF repository the
+// upstream's feed listed (issue 8). Metadata that does not verify fails
+// the sync and leaves the last good copy served.
+func (s *Syncer) mirror(ctx context.Context, u patchgate.Upstream, r *run) error {
+	r.mu.Lock()
+	repos := slices.Clone(r.repos)
+	r.mu.Unlock()
+	if s.cfg.Mirrors == nil || len(repos) == 0 {
+		return nil
+	}
+	self, err := s.cfg.Store.ServerID(ctx)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(u)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	changed := false
+	for _, repo := range repos {
+		if repo == self {
+			continue // a loop: refused by pull already
+		}
+		c, err := s.cfg.Mirrors.Sync(ctx, trust.MirrorSource{Base: u.URL, Repo: repo, Client: cl.http, Pin: s.cfg.RootPins[repo], Clock: s.now})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mirroring TUF repository %s: %w", repo, err))
+			continue
+		}
+		changed = changed || c
+	}
+	if changed {
+		s.cfg.OnChange()
+	}
+	return errors.Join(errs...)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/patchgate/patchgate/pki"
 	"github.com/patchgate/patchgate/server"
 	"github.com/patchgate/patchgate/sqlite"
+	"github.com/patchgate/patchgate/trust"
 )
 
 type serveOptions struct {
@@ -163,7 +164,7 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
-		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo}})
+		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo, Mirrors: trust.NewMirrors(filepath.Join(o.Data, "tuf", "mirror"))}})
 	ns.cfg.StatusReport = srv.StatusReport
 	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)

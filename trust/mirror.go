@@ -1,0 +1,264 @@
+package trust
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+)
+
+// Mirrors keeps verbatim copies of the TUF repositories a server gets from
+// its upstreams (issue 8). A repository is named by the id of the server
+// that publishes it (patchgate.ValidServerID, e.g. srv-0123456789abcdef):
+// it is stable along a chain vendor → central → branch, so an agent below
+// any of them trusts the same root for it. Layout:
+//
+//	<Dir>/<repo>/        served at /tuf/<repo>/ byte for byte: 1.root.json
+//	                     ... <N>.root.json, root.json, <N>.snapshot.json,
+//	                     <N>.targets.json, timestamp.json
+//	<Dir>-trust/<repo>/  the go-tuf state this server verified them with
+//	                     (its trusted root, first taken at the first sync)
+//
+// A mirror is never re-signed: the server holds no key of it. Each sync
+// refreshes it with go-tuf's updater against the trusted root; metadata
+// that does not verify is refused and the last good copy stays served.
+type Mirrors struct {
+	Dir string
+	mu  sync.Mutex
+}
+
+// NewMirrors returns the mirrors kept under dir.
+func NewMirrors(dir string) *Mirrors { return &Mirrors{Dir: dir} }
+
+func (m *Mirrors) trustDir() string { return m.Dir + "-trust" }
+
+// Repos lists the mirrored repositories that have a verified copy,
+// sorted.
+func (m *Mirrors) Repos() ([]string, error) {
+	entries, err := os.ReadDir(m.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && ValidRepoName(e.Name()) {
+			if _, err := os.Stat(filepath.Join(m.Dir, e.Name(), "timestamp.json")); err == nil {
+				out = append(out, e.Name())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// ReadFile returns a mirrored metadata file exactly as its publisher
+// signed it; fs.ErrNotExist for anything not mirrored.
+func (m *Mirrors) ReadFile(repo, name string) ([]byte, error) {
+	if !ValidRepoName(repo) || !ValidFileName(name) {
+		return nil, fs.ErrNotExist
+	}
+	return readLimited(filepath.Join(m.Dir, repo, name), MaxFileBytes)
+}
+
+// Root1 returns the bytes of a mirrored repository's 1.root.json and its
+// fingerprint.
+func (m *Mirrors) Root1(repo string) ([]byte, string, error) {
+	data, err := m.ReadFile(repo, "1.root.json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", ErrNoRoot
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return data, Fingerprint(data), nil
+}
+
+// MirrorSource is where one repository is mirrored from.
+type MirrorSource struct {
+	// Base is the upstream's URL; the repository is read from
+	// <Base>/tuf/<Repo>/.
+	Base string
+	Repo string
+	// Client is the upstream's pinned client.
+	Client *http.Client
+	// Pin is the fingerprint the repository's 1.root.json must have; ""
+	// trusts the root the upstream serves at the first sync.
+	Pin   string
+	Clock func() time.Time
+}
+
+// Sync refreshes the mirror of src.Repo: the first time it takes the
+// upstream's 1.root.json (checked against src.Pin when given); then the
+// metadata is verified with go-tuf against the trusted root and stored
+// byte for byte, new versions before timestamp.json. On any error the
+// served copy is left as it was. It reports whether the served copy
+// changed.
+func (m *Mirrors) Sync(ctx context.Context, src MirrorSource) (bool, error) {
+	if !ValidRepoName(src.Repo) || src.Repo == RepoLocal {
+		return false, fmt.Errorf("repository %q: not a repository name to mirror", src.Repo)
+	}
+	if src.Pin != "" {
+		if err := CheckRootFingerprint(src.Pin); err != nil {
+			return false, fmt.Errorf("repository %s: pinned fingerprint: %w", src.Repo, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	fetched := map[string][]byte{}
+	v := &Verifier{Dir: m.trustDir(), Server: src.Base, Client: src.Client, Clock: src.Clock,
+		Fetched: func(name string, data []byte) { fetched[name] = data }}
+	if err := os.MkdirAll(v.Dir, 0o700); err != nil {
+		return false, err
+	}
+	if v.HasRoot(src.Repo) {
+		have, err := v.Fingerprint(src.Repo)
+		if err != nil {
+			return false, err
+		}
+		if src.Pin != "" && have != src.Pin {
+			return false, fmt.Errorf("repository %s: the trusted root has fingerprint %s, not the pinned %s", src.Repo, have, src.Pin)
+		}
+	} else {
+		root, err := fetchRoot1(ctx, src)
+		if err != nil {
+			return false, err
+		}
+		fp := Fingerprint(root)
+		if src.Pin != "" && fp != src.Pin {
+			return false, fmt.Errorf("repository %s: the upstream's 1.root.json has fingerprint %s, not the pinned %s", src.Repo, fp, src.Pin)
+		}
+		if err := v.SaveRoot(src.Repo, root, fp); err != nil {
+			return false, err
+		}
+	}
+	_, rerr := v.Refresh(ctx, src.Repo)
+	trusted := filepath.Join(v.Dir, src.Repo)
+	out := filepath.Join(m.Dir, src.Repo)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return false, err
+	}
+	// Root versions go-tuf accepted (kept even when a later step failed:
+	// the trusted root has moved on and will not fetch them again).
+	rootNow, err := fileVersion(filepath.Join(trusted, "root.json"))
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	put := func(name string, data []byte) error {
+		old, err := os.ReadFile(filepath.Join(out, name))
+		if err == nil && string(old) == string(data) {
+			return nil
+		}
+		changed = true
+		return writeAtomic(filepath.Join(out, name), data)
+	}
+	if _, err := os.Stat(filepath.Join(out, "1.root.json")); err != nil {
+		data, err := os.ReadFile(filepath.Join(trusted, "1.root.json"))
+		if err != nil {
+			return false, err
+		}
+		if err := put("1.root.json", data); err != nil {
+			return false, err
+		}
+	}
+	for name, data := range fetched {
+		if n, ok := strings.CutSuffix(name, ".root.json"); ok {
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v >= 2 && v <= rootNow {
+				if err := put(name, data); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
+	if rerr != nil {
+		return changed, rerr
+	}
+	// Snapshot and targets under their consistent-snapshot names, then
+	// root.json, then timestamp.json: a client reading the new timestamp
+	// finds every file it names.
+	for _, role := range []string{metadata.SNAPSHOT, metadata.TARGETS} {
+		data, err := os.ReadFile(filepath.Join(trusted, role+".json"))
+		if err != nil {
+			return changed, err
+		}
+		ver, err := fileVersion(filepath.Join(trusted, role+".json"))
+		if err != nil {
+			return changed, err
+		}
+		if err := put(fmt.Sprintf("%d.%s.json", ver, role), data); err != nil {
+			return changed, err
+		}
+	}
+	for _, name := range []string{"root.json", "timestamp.json"} {
+		data, err := os.ReadFile(filepath.Join(trusted, name))
+		if err != nil {
+			return changed, err
+		}
+		if err := put(name, data); err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
+}
+
+// fileVersion reads the signed version of a metadata file.
+func fileVersion(path string) (int64, error) {
+	data, err := readLimited(path, MaxFileBytes)
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Signed struct {
+			Version int64 `json:"version"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return 0, fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return doc.Signed.Version, nil
+}
+
+func fetchRoot1(ctx context.Context, src MirrorSource) ([]byte, error) {
+	u, err := url.JoinPath(src.Base, "tuf", src.Repo, "1.root.json")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultMetadataTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := src.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("repository %s: GET 1.root.json: %s", src.Repo, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 512<<10+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 512<<10 {
+		return nil, fmt.Errorf("repository %s: 1.root.json has more than 512 KiB", src.Repo)
+	}
+	return b, nil
+}
