@@ -438,3 +438,38 @@ func agentWriteFile(path string, data []byte) error {
 	}
 	return err
 }
+
+// ClaimedBy returns the first trusted repository other than repo that
+// signs any target of updateID (a path <update-id>/...), or "". This is
+// patchgate's TAP 4 map: an update id belongs to the repository of the
+// server that publishes it, so a site that signs, in its own repository,
+// content under the id of an update its upstream's publisher signs (or
+// points a plan item of that update at its own repository) is refused.
+// Each other repository is refreshed; one that cannot be refreshed is
+// checked against the last metadata this agent verified of it.
+func (v *Verifier) ClaimedBy(ctx context.Context, repo, updateID string) (string, error) {
+	repos, err := v.Repos()
+	if err != nil {
+		return "", err
+	}
+	prefix := updateID + "/"
+	for _, other := range repos {
+		if other == repo {
+			continue
+		}
+		var targets map[string]*metadata.TargetFiles
+		if up, err := v.Refresh(ctx, other); err == nil {
+			targets = up.GetTopLevelTargets()
+		} else if data, rerr := agentReadFile(filepath.Join(v.repoDir(other), "targets.json")); rerr == nil {
+			if md, perr := metadata.Targets().FromBytes(data); perr == nil {
+				targets = md.Signed.Targets
+			}
+		}
+		for p := range targets {
+			if strings.HasPrefix(p, prefix) {
+				return other, nil
+			}
+		}
+	}
+	return "", nil
+}
