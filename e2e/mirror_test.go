@@ -117,13 +117,31 @@ func TestMirroredMetadataAndRogueSite(t *testing.T) {
 	post("hf1")
 	var tok adminapi.CreateTokenResponse
 	vendor.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "site")
-	site.run(t, false, "upstream", "add", "vendor", "--url", vendor.url, "--token", tok.Secret, "--ca-fingerprint", vendor.fingerprint, "--content", "immediate")
-	if out := site.run(t, false, "sync", "now"); !strings.Contains(out, "succeeded") {
-		t.Fatalf("site sync: %s", out)
-	}
 	var vst adminapi.SyncStatus
 	vendor.runJSON(t, &vst, "sync", "status")
 	vrepo := vst.ServerID
+	var keys adminapi.TrustStatus
+	vendor.runJSON(t, &keys, "keys", "status")
+	vfp := keys.Repos[0].RootFingerprint
+	// A pinned root fingerprint that is not the vendor's: the sync fails
+	// and nothing is mirrored.
+	add := func(pin string) {
+		site.run(t, false, "upstream", "add", "vendor", "--url", vendor.url, "--token", tok.Secret, "--ca-fingerprint", vendor.fingerprint, "--content", "immediate",
+			"--root-fingerprint", vrepo+"="+pin)
+	}
+	add(strings.Repeat("0", 64))
+	if out := site.run(t, true, "sync", "now"); !strings.Contains(out, "pinned") {
+		t.Fatalf("a sync with a wrong root pin: %s", out)
+	}
+	if out := site.run(t, true, "upstream", "add", "v2", "--url", vendor.url, "--token", "pgt.x.y", "--ca-fingerprint", vendor.fingerprint,
+		"--root-fingerprint", "local=ab"); !strings.Contains(out, "--root-fingerprint") {
+		t.Fatalf("a malformed pin: %s", out)
+	}
+	site.run(t, false, "upstream", "remove", "vendor")
+	add(vfp)
+	if out := site.run(t, false, "sync", "now"); !strings.Contains(out, "succeeded") {
+		t.Fatalf("site sync: %s", out)
+	}
 	for _, f := range []string{"1.root.json", "root.json", "timestamp.json"} {
 		if a, b := tufFile(t, vendor.server, vrepo, f), tufFile(t, site.server, vrepo, f); string(a) != string(b) {
 			t.Fatalf("the site's mirror of %s differs from the vendor's", f)

@@ -332,7 +332,7 @@ func (s *Server) addUpstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := patchgate.Upstream{Name: req.Name, URL: strings.TrimRight(strings.TrimSpace(req.URL), "/"), Token: strings.TrimSpace(req.Token),
-		Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, CreatedAt: s.now().UTC(), CreatedBy: actor(r)}
+		Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, CreatedAt: s.now().UTC(), CreatedBy: actor(r), RootPins: req.RootFingerprints}
 	if req.CAFingerprint != "" {
 		fp, err := pki.NormalizeFingerprint(req.CAFingerprint)
 		if err != nil {

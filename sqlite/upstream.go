@@ -137,6 +137,10 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	}
 	products, _ := json.Marshal(u.Products)
 	kinds, _ := json.Marshal(u.Kinds)
+	if u.RootPins == nil {
+		u.RootPins = map[string]string{}
+	}
+	pins, _ := json.Marshal(u.RootPins)
 	if u.Mode == "" {
 		u.Mode = patchgate.ModeAutonomous
 	}
@@ -151,9 +155,9 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), string(u.Mode), fmtTime(u.CreatedAt), u.CreatedBy)
+		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, created_at, created_by, root_pins)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), string(u.Mode), fmtTime(u.CreatedAt), u.CreatedBy, string(pins))
 		if err != nil {
 			return err
 		}
@@ -164,13 +168,19 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	})
 }
 
-const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, ancestors, created_at, created_by`
+const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, ancestors, created_at, created_by, root_pins`
 
 func scanUpstream(sc interface{ Scan(...any) error }) (patchgate.Upstream, error) {
 	var u patchgate.Upstream
-	var products, kinds, content, mode, ancestors, created string
-	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &mode, &u.Cursor, &ancestors, &created, &u.CreatedBy); err != nil {
+	var products, kinds, content, mode, ancestors, created, pins string
+	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &mode, &u.Cursor, &ancestors, &created, &u.CreatedBy, &pins); err != nil {
 		return u, err
+	}
+	if err := json.Unmarshal([]byte(pins), &u.RootPins); err != nil {
+		return u, err
+	}
+	if len(u.RootPins) == 0 {
+		u.RootPins = nil
 	}
 	u.Mode = patchgate.UpstreamMode(mode)
 	if err := json.Unmarshal([]byte(ancestors), &u.Ancestors); err != nil {

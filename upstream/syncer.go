@@ -53,10 +53,6 @@ type Config struct {
 	// Mirrors keeps the verbatim copies of the upstreams' TUF
 	// repositories; nil = none are mirrored.
 	Mirrors *trust.Mirrors
-	// RootPins are fingerprints the 1.root.json of a repository must
-	// have when it is first mirrored (repository -> fingerprint); a
-	// repository without one is trusted on the first sync.
-	RootPins map[string]string
 }
 
 // Syncer runs syncs and content fetches. It implements
@@ -497,7 +493,7 @@ func (s *Syncer) mirror(ctx context.Context, u patchgate.Upstream, r *run) error
 		if repo == self {
 			continue // a loop: refused by pull already
 		}
-		c, err := s.cfg.Mirrors.Sync(ctx, trust.MirrorSource{Base: u.URL, Repo: repo, Client: cl.http, Pin: s.cfg.RootPins[repo], Clock: s.now})
+		c, err := s.cfg.Mirrors.Sync(ctx, trust.MirrorSource{Base: u.URL, Repo: repo, Client: cl.http, Pin: u.RootPins[repo], Clock: s.now})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mirroring TUF repository %s: %w", repo, err))
 			continue
