@@ -142,6 +142,14 @@ func TestMirroredMetadataAndRogueSite(t *testing.T) {
 	if out := site.run(t, false, "sync", "now"); !strings.Contains(out, "succeeded") {
 		t.Fatalf("site sync: %s", out)
 	}
+	var skeys adminapi.TrustStatus
+	site.runJSON(t, &skeys, "keys", "status")
+	if len(skeys.Repos) != 2 || skeys.Repos[1].Repo != vrepo || !skeys.Repos[1].Mirrored || skeys.Repos[1].RootFingerprint != vfp || skeys.Repos[1].Targets != 1 {
+		t.Fatalf("keys status at the site: %+v", skeys.Repos)
+	}
+	if out := site.run(t, false, "keys", "status"); !strings.Contains(out, "repository "+vrepo+" (a verbatim mirror") {
+		t.Fatalf("keys status table at the site:\n%s", out)
+	}
 	for _, f := range []string{"1.root.json", "root.json", "timestamp.json"} {
 		if a, b := tufFile(t, vendor.server, vrepo, f), tufFile(t, site.server, vrepo, f); string(a) != string(b) {
 			t.Fatalf("the site's mirror of %s differs from the vendor's", f)

@@ -317,6 +317,20 @@ func (s *Server) trustStatusBody() (adminapi.TrustStatus, error) {
 		warn = trust.DefaultExpiryWarn()
 	}
 	out.Repos = append(out.Repos, adminapi.TrustRepoStatus{Status: st, OnlineKeys: keys, Expiring: trust.ExpiringRoles(st, s.now(), warn)})
+	if m := s.trust.cfg.Mirrors; m != nil {
+		repos, err := m.Repos()
+		if err != nil {
+			return out, err
+		}
+		for _, name := range repos {
+			st, err := m.Status(name)
+			if err != nil {
+				s.log.Warn("reading a mirrored repository's status failed", "repo", name, "err", err)
+				continue
+			}
+			out.Repos = append(out.Repos, adminapi.TrustRepoStatus{Status: st, OnlineKeys: map[string]string{}, Expiring: trust.ExpiringRoles(st, s.now(), warn)})
+		}
+	}
 	return out, nil
 }
 

@@ -262,3 +262,65 @@ func fetchRoot1(ctx context.Context, src MirrorSource) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Status reports the versions and expiries of a mirrored repository's
+// served metadata (as its publisher signed it).
+func (m *Mirrors) Status(repo string) (Status, error) {
+	st := Status{Repo: repo, Roles: []RoleStatus{}, Mirrored: true}
+	_, fp, err := m.Root1(repo)
+	if err != nil {
+		return st, err
+	}
+	st.RootFingerprint = fp
+	read := func(name string) ([]byte, error) { return m.ReadFile(repo, name) }
+	b, err := read("root.json")
+	if err != nil {
+		return st, err
+	}
+	root, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return st, err
+	}
+	role := func(name string, version int64, expires time.Time) RoleStatus {
+		rs := RoleStatus{Role: name, Version: version, Expires: expires}
+		if rl := root.Signed.Roles[name]; rl != nil {
+			rs.Threshold, rs.KeyIDs = rl.Threshold, slices.Sorted(slices.Values(rl.KeyIDs))
+		}
+		return rs
+	}
+	st.Roles = append(st.Roles, role(metadata.ROOT, root.Signed.Version, root.Signed.Expires))
+	if b, err = read("timestamp.json"); err != nil {
+		return st, err
+	}
+	ts, err := metadata.Timestamp().FromBytes(b)
+	if err != nil {
+		return st, err
+	}
+	snapMeta := ts.Signed.Meta["snapshot.json"]
+	if snapMeta == nil {
+		return st, errors.New("timestamp.json names no snapshot")
+	}
+	if b, err = read(fmt.Sprintf("%d.snapshot.json", snapMeta.Version)); err != nil {
+		return st, err
+	}
+	snap, err := metadata.Snapshot().FromBytes(b)
+	if err != nil {
+		return st, err
+	}
+	tgtMeta := snap.Signed.Meta["targets.json"]
+	if tgtMeta == nil {
+		return st, errors.New("snapshot names no targets")
+	}
+	if b, err = read(fmt.Sprintf("%d.targets.json", tgtMeta.Version)); err != nil {
+		return st, err
+	}
+	tgt, err := metadata.Targets().FromBytes(b)
+	if err != nil {
+		return st, err
+	}
+	st.Targets = len(tgt.Signed.Targets)
+	st.Roles = append(st.Roles, role(metadata.TARGETS, tgt.Signed.Version, tgt.Signed.Expires),
+		role(metadata.SNAPSHOT, snap.Signed.Version, snap.Signed.Expires),
+		role(metadata.TIMESTAMP, ts.Signed.Version, ts.Signed.Expires))
+	return st, nil
+}
