@@ -324,3 +324,30 @@ func (m *Mirrors) Status(repo string) (Status, error) {
 		role(metadata.TIMESTAMP, ts.Signed.Version, ts.Signed.Expires))
 	return st, nil
 }
+
+// SetSource records the upstream a mirrored repository is refreshed from.
+func (m *Mirrors) SetSource(repo, upstream string) error {
+	if !ValidRepoName(repo) {
+		return fmt.Errorf("repository %q: not a repository name", repo)
+	}
+	path := filepath.Join(m.trustDir(), repo+".source")
+	if old, err := os.ReadFile(path); err == nil && string(old) == upstream {
+		return nil
+	}
+	return writeAtomic(path, []byte(upstream))
+}
+
+// ReposFrom lists the mirrored repositories last refreshed from upstream.
+func (m *Mirrors) ReposFrom(upstream string) ([]string, error) {
+	repos, err := m.Repos()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range repos {
+		if b, err := readLimited(filepath.Join(m.trustDir(), r+".source"), 1024); err == nil && string(b) == upstream {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

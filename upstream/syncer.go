@@ -53,6 +53,10 @@ type Config struct {
 	// Mirrors keeps the verbatim copies of the upstreams' TUF
 	// repositories; nil = none are mirrored.
 	Mirrors *trust.Mirrors
+	// MirrorInterval is how often the mirrors are refreshed between
+	// syncs (default 1h; negative = only with syncs): a mirrored
+	// timestamp lives a day, and its publisher re-signs it every 12h.
+	MirrorInterval time.Duration
 }
 
 // Syncer runs syncs and content fetches. It implements
@@ -148,11 +152,23 @@ func (s *Syncer) Run(ctx context.Context) {
 		}
 	}
 	arm()
+	mirrorEvery := s.cfg.MirrorInterval
+	if mirrorEvery == 0 {
+		mirrorEvery = time.Hour
+	}
+	var refresh <-chan time.Time
+	if mirrorEvery > 0 && s.cfg.Mirrors != nil {
+		t := time.NewTicker(mirrorEvery)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
 			return
+		case <-refresh:
+			s.RefreshMirrors(ctx)
 		case <-timer.C:
 			if ups, err := s.cfg.Store.Upstreams(ctx); err != nil || len(ups) == 0 {
 				arm()
@@ -476,6 +492,33 @@ func (s *Syncer) mirror(ctx context.Context, u patchgate.Upstream, r *run) error
 	r.mu.Lock()
 	repos := slices.Clone(r.repos)
 	r.mu.Unlock()
+	return s.mirrorRepos(ctx, u, repos)
+}
+
+// RefreshMirrors refreshes, from its upstream, every repository mirrored
+// before (between syncs, so mirrored timestamps do not expire). Failures
+// are logged; the last good copies stay served.
+func (s *Syncer) RefreshMirrors(ctx context.Context) {
+	if s.cfg.Mirrors == nil {
+		return
+	}
+	ups, err := s.cfg.Store.Upstreams(ctx)
+	if err != nil {
+		s.log.Warn("refreshing mirrored TUF repositories", "err", err)
+		return
+	}
+	for _, u := range ups {
+		repos, err := s.cfg.Mirrors.ReposFrom(u.Name)
+		if err == nil {
+			err = s.mirrorRepos(ctx, u, repos)
+		}
+		if err != nil {
+			s.log.Warn("refreshing mirrored TUF repositories", "upstream", u.Name, "err", err)
+		}
+	}
+}
+
+func (s *Syncer) mirrorRepos(ctx context.Context, u patchgate.Upstream, repos []string) error {
 	if s.cfg.Mirrors == nil || len(repos) == 0 {
 		return nil
 	}
@@ -497,6 +540,9 @@ func (s *Syncer) mirror(ctx context.Context, u patchgate.Upstream, r *run) error
 		if err != nil {
 			errs = append(errs, fmt.Errorf("mirroring TUF repository %s: %w", repo, err))
 			continue
+		}
+		if err := s.cfg.Mirrors.SetSource(repo, u.Name); err != nil {
+			errs = append(errs, err)
 		}
 		changed = changed || c
 	}
