@@ -117,6 +117,19 @@ func TestMirroredMetadataAndRogueSite(t *testing.T) {
 	post("hf1")
 	var tok adminapi.CreateTokenResponse
 	vendor.runJSON(t, &tok, "token", "create", "--role", "downstream", "--name", "site")
+	// An agent enrolled before the site mirrors anything: it gets only
+	// the site's own root.
+	dpkg := filepath.Join(work, "dpkg")
+	os.MkdirAll(dpkg, 0o755)
+	writeFile(t, filepath.Join(dpkg, "status"), "", 0o644)
+	site.run(t, false, "group", "create", "early")
+	var early adminapi.CreateTokenResponse
+	site.runJSON(t, &early, "token", "create", "--enroll", "--group", "early", "--uses", "1")
+	writeFile(t, filepath.Join(work, "machine-id-early"), "machine-early\n", 0o600)
+	earlyAgent := []string{"agent", "--enroll-token", early.Secret, "--state", filepath.Join(work, "agent-early"), "--product", "cisco.ucce=7.2(1)",
+		"--hostname", "early1", "--machine-id-file", filepath.Join(work, "machine-id-early"), "--dpkg-admindir", dpkg, "--once", "--log-level", "warn"}
+	site.run(t, false, earlyAgent...)
+
 	var vst adminapi.SyncStatus
 	vendor.runJSON(t, &vst, "sync", "status")
 	vrepo := vst.ServerID
@@ -159,9 +172,6 @@ func TestMirroredMetadataAndRogueSite(t *testing.T) {
 	var enrol adminapi.CreateTokenResponse
 	site.run(t, false, "group", "create", "tills")
 	site.runJSON(t, &enrol, "token", "create", "--enroll", "--group", "tills", "--uses", "1")
-	dpkg := filepath.Join(work, "dpkg")
-	os.MkdirAll(dpkg, 0o755)
-	writeFile(t, filepath.Join(dpkg, "status"), "", 0o644)
 	writeFile(t, filepath.Join(work, "machine-id"), "machine-till9\n", 0o600)
 	agent := []string{"agent", "--enroll-token", enrol.Secret, "--state", filepath.Join(work, "agent"), "--product", "cisco.ucce=7.2(1)",
 		"--hostname", "till9", "--machine-id-file", filepath.Join(work, "machine-id"), "--dpkg-admindir", dpkg, "--once", "--log-level", "warn"}
@@ -170,6 +180,21 @@ func TestMirroredMetadataAndRogueSite(t *testing.T) {
 	site.run(t, false, agent...)
 	if got, err := os.ReadFile(markers["hf1"]); err != nil || strings.TrimSpace(string(got)) != "--safe" {
 		t.Fatalf("the site's agent did not install the vendor's update: %q %v", got, err)
+	}
+
+	// The early agent has no root for the vendor's repository: refused,
+	// until the operator gives it the vendor's fingerprint.
+	os.Remove(markers["hf1"])
+	site.run(t, false, "approve", "vendor-hf1", "--group", "early")
+	if out := site.run(t, true, earlyAgent...); !strings.Contains(out, "no trusted root for repository "+vrepo) {
+		t.Fatalf("an agent without the vendor's root: %s", out)
+	}
+	if _, err := os.Stat(markers["hf1"]); err == nil {
+		t.Fatal("installed without a trusted root")
+	}
+	site.run(t, false, append(earlyAgent, "--trust-root", vrepo+"="+vfp)...)
+	if _, err := os.Stat(markers["hf1"]); err != nil {
+		t.Fatalf("not installed once the vendor's root was pinned: %v", err)
 	}
 
 	// A mirror altering one byte of the vendor's metadata: refused.
