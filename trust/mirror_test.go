@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -170,3 +171,51 @@ func TestMirrorRefusesBadMetadata(t *testing.T) {
 }
 
 func itoa(n int64) string { return fmt.Sprint(n) }
+
+// TestClaimedBy: an update id signed by another trusted repository is
+// claimed by it; one it does not sign is not; a repository that cannot
+// be refreshed is checked against the metadata verified last.
+func TestClaimedBy(t *testing.T) {
+	now := time.Now().UTC()
+	vendor, site := trusttest.NewRepo(t, now), trusttest.NewRepo(t, now)
+	payload := []byte("x")
+	p := patchgate.Payload{Name: "fix.sh", Size: 1, SHA256: trust.Fingerprint(payload), Installer: "exec"}
+	vendor.AddTarget("hf1/r1/fix.sh", payload, "hf1", 1, p)
+	vendor.Publish()
+	site.AddTarget("hf1/r1/fix.sh", payload, "hf1", 1, p)
+	site.AddTarget("own-1/r1/fix.sh", payload, "own-1", 1, p)
+	site.Publish()
+	mux := http.NewServeMux()
+	mux.Handle("/tuf/srv-0000000000000001/", vendor)
+	mux.Handle("/tuf/local/", site)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	v := &trust.Verifier{Dir: t.TempDir(), Server: srv.URL, Client: srv.Client(), Clock: func() time.Time { return now }}
+	for repo, r := range map[string]*trusttest.Repo{"srv-0000000000000001": vendor, "local": site} {
+		root, fp := r.RootBytes()
+		if err := v.SaveRoot(repo, root, fp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct{ repo, update, want string }{
+		{"local", "hf1", "srv-0000000000000001"},
+		{"srv-0000000000000001", "hf1", "local"}, // both sign it: either way it is refused
+		{"local", "own-1", ""},
+		{"local", "hf", ""}, // a prefix of an id is not the id
+	}
+	for _, c := range cases {
+		got, err := v.ClaimedBy(context.Background(), c.repo, c.update)
+		if err != nil || got != c.want {
+			t.Errorf("ClaimedBy(%s, %s) = %q, %v; want %q", c.repo, c.update, got, err, c.want)
+		}
+	}
+	// The vendor's repository stops answering: its last verified targets
+	// still claim hf1.
+	vendor.Hook = func(w http.ResponseWriter, r *http.Request, file string) bool {
+		http.Error(w, "gone", http.StatusServiceUnavailable)
+		return true
+	}
+	if got, err := v.ClaimedBy(context.Background(), "local", "hf1"); err != nil || got != "srv-0000000000000001" {
+		t.Errorf("with the vendor's repository unreachable: %q, %v", got, err)
+	}
+}
