@@ -447,6 +447,7 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		return err
 	}
 	cursor := u.Cursor
+	first := true
 	for range maxPages {
 		chain := []string{self}
 		if s.cfg.Chain != nil {
@@ -460,6 +461,15 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		}
 		if page.ServerID == self || slices.Contains(page.Ancestors, self) {
 			return patchgate.Errorf(patchgate.CodeConflict, "sync loop refused: this server (%s) is upstream %s or above it (%s)", self, u.Name, strings.Join(page.Ancestors, " → "))
+		}
+		if first {
+			// Mirror the repositories before storing what they sign: a
+			// plan naming a repository this server does not serve yet
+			// would be refused by agents checking in meanwhile.
+			first = false
+			if err := s.mirrorRepos(ctx, u, page.Repos); err != nil {
+				return err
+			}
 		}
 		applied, err := s.cfg.Store.ApplySync(ctx, patchgate.SyncBatch{Upstream: u.Name, Ancestors: page.Ancestors, From: cursor, Next: page.Next,
 			Entries: page.Entries, At: s.now(), Actor: "upstream:" + u.Name, Bytes: n})
