@@ -110,6 +110,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.fillRepos(origins, repos)
 	snap := &snapshot{
 		gen:            g,
 		estimates:      estimates,

@@ -401,3 +401,30 @@ func (s *Server) pendingOnlineKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, adminapi.PendingOnlineKeys{Keys: keys})
 }
+
+// fillRepos names the repository of synced updates whose feed entry named
+// none (synced before this server mirrored repositories: the cursor has
+// moved past them) from the mirrors: the mirrored repository that signs
+// the update id, if any.
+func (s *Server) fillRepos(origins, repos map[string]string) {
+	m := s.trust.cfg.Mirrors
+	if m == nil {
+		return
+	}
+	var pubs map[string]string
+	for id := range origins {
+		if repos[id] != "" {
+			continue
+		}
+		if pubs == nil {
+			var err error
+			if pubs, err = m.Publishers(); err != nil {
+				s.log.Warn("reading the mirrored repositories' targets failed", "err", err)
+				return
+			}
+		}
+		if r := pubs[id]; r != "" {
+			repos[id] = r
+		}
+	}
+}

@@ -38,6 +38,16 @@ import (
 type Mirrors struct {
 	Dir string
 	mu  sync.Mutex
+
+	pubMu sync.Mutex
+	pub   map[string]publisherCache // by repository
+}
+
+// publisherCache is the update ids one version of a mirrored targets
+// file signs.
+type publisherCache struct {
+	file string
+	ids  []string
 }
 
 // NewMirrors returns the mirrors kept under dir.
@@ -350,4 +360,79 @@ func (m *Mirrors) ReposFrom(upstream string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Publishers maps each update id a mirrored repository signs (any target
+// <update-id>/...) to that repository; the first repository in name order
+// wins. It reads the targets version the served timestamp leads to, and
+// remembers it until that changes.
+func (m *Mirrors) Publishers() (map[string]string, error) {
+	repos, err := m.Repos()
+	if err != nil {
+		return nil, err
+	}
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	if m.pub == nil {
+		m.pub = map[string]publisherCache{}
+	}
+	out := map[string]string{}
+	for _, repo := range repos {
+		file, err := m.targetsFile(repo)
+		if err != nil {
+			return nil, fmt.Errorf("repository %s: %w", repo, err)
+		}
+		c, ok := m.pub[repo]
+		if !ok || c.file != file {
+			b, err := m.ReadFile(repo, file)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", repo, err)
+			}
+			md, err := metadata.Targets().FromBytes(b)
+			if err != nil {
+				return nil, fmt.Errorf("repository %s: %w", repo, err)
+			}
+			c = publisherCache{file: file}
+			for p := range md.Signed.Targets {
+				if id, _, ok := strings.Cut(p, "/"); ok {
+					c.ids = append(c.ids, id)
+				}
+			}
+			m.pub[repo] = c
+		}
+		for _, id := range c.ids {
+			if _, ok := out[id]; !ok {
+				out[id] = repo
+			}
+		}
+	}
+	return out, nil
+}
+
+// targetsFile names the targets version a mirror's timestamp leads to.
+func (m *Mirrors) targetsFile(repo string) (string, error) {
+	b, err := m.ReadFile(repo, "timestamp.json")
+	if err != nil {
+		return "", err
+	}
+	ts, err := metadata.Timestamp().FromBytes(b)
+	if err != nil {
+		return "", err
+	}
+	sm := ts.Signed.Meta["snapshot.json"]
+	if sm == nil {
+		return "", errors.New("timestamp.json names no snapshot")
+	}
+	if b, err = m.ReadFile(repo, fmt.Sprintf("%d.snapshot.json", sm.Version)); err != nil {
+		return "", err
+	}
+	snap, err := metadata.Snapshot().FromBytes(b)
+	if err != nil {
+		return "", err
+	}
+	tm := snap.Signed.Meta["targets.json"]
+	if tm == nil {
+		return "", errors.New("snapshot names no targets")
+	}
+	return fmt.Sprintf("%d.targets.json", tm.Version), nil
 }

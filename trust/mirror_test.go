@@ -97,6 +97,10 @@ func TestMirrorVerbatim(t *testing.T) {
 	if _, rfp, err := e.m.Root1("srv-up"); err != nil || rfp != fp {
 		t.Errorf("Root1: %s %v, want %s", rfp, err, fp)
 	}
+	pubs, err := e.m.Publishers()
+	if err != nil || len(pubs) != 2 || pubs["hf1"] != "srv-up" || pubs["hf2"] != "srv-up" {
+		t.Errorf("Publishers: %v %v", pubs, err)
+	}
 	if changed, err := e.sync(""); err != nil || changed {
 		t.Errorf("a sync with nothing new: changed=%v err=%v", changed, err)
 	}
