@@ -187,4 +187,8 @@ type TrustStore interface {
 	// UpdateOrigins maps each synced update to the upstream it came from;
 	// updates this server publishes itself are absent.
 	UpdateOrigins(ctx context.Context) (map[string]string, error)
+	// UpdateRepos maps each synced update to the TUF repository that
+	// signs it, as its upstream's feed said; updates this server
+	// publishes itself, and synced ones no repository signs, are absent.
+	UpdateRepos(ctx context.Context) (map[string]string, error)
 }

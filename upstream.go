@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -50,7 +51,14 @@ type Upstream struct {
 	Ancestors []string  `json:"ancestors,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by,omitempty"`
+	// RootPins are the fingerprints (sha256 of 1.root.json) the TUF
+	// repositories mirrored from this upstream must have, by repository
+	// (a publishing server's id); a repository without one is trusted
+	// on the first sync that mirrors it.
+	RootPins map[string]string `json:"root_pins,omitempty"`
 }
+
+var rootFingerprintPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 var upstreamNamePattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
@@ -88,6 +96,17 @@ func (u *Upstream) Validate() error {
 	for i, p := range u.Products {
 		if !ValidProductName(p) {
 			return Invalid(fmt.Sprintf("products[%d]", i), "invalid product name %q", p)
+		}
+	}
+	if len(u.RootPins) > MaxChainLen {
+		return Invalid("root_pins", "more than %d entries", MaxChainLen)
+	}
+	for repo, fp := range u.RootPins {
+		if !ValidServerID(repo) {
+			return Invalid("root_pins", "%q is not a repository name (the id of the server that publishes it, as sync status shows)", repo)
+		}
+		if !rootFingerprintPattern.MatchString(fp) {
+			return Invalid("root_pins", "repository %s: %q is not a root fingerprint (64 lowercase hex characters)", repo, fp)
 		}
 	}
 	if len(u.Kinds) > MaxUpstreamFilters {
@@ -138,6 +157,10 @@ type FeedEntry struct {
 	Seq    int64        `json:"seq"`
 	Update Update       `json:"update"`
 	Status UpdateStatus `json:"status"`
+	// Repo is the TUF repository that signs the update's payloads: the
+	// id of the server that published it (issue 8); empty from a server
+	// without signed updates.
+	Repo string `json:"repo,omitempty"`
 }
 
 // FeedVisible reports whether updates in status s appear in the feed:
@@ -153,6 +176,9 @@ const MaxFeedLimit = 1000
 func ValidateFeedEntry(e FeedEntry) error {
 	if e.Seq <= 0 {
 		return Invalid("seq", "must be positive")
+	}
+	if e.Repo != "" && !ValidServerID(e.Repo) {
+		return Invalid("repo", "%q is not a repository name (the id of the server that publishes the update)", e.Repo)
 	}
 	if !FeedVisible(e.Status) {
 		return Invalid("status", "%q is not posted, superseded or withdrawn", e.Status)

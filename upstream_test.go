@@ -175,6 +175,10 @@ func TestUpstreamValidate(t *testing.T) {
 		{"products[0]", func(u *Upstream) { u.Products = []string{"Bad Product"} }},
 		{"kinds[1]", func(u *Upstream) { u.Kinds = []Kind{KindHotfix, "patch"} }},
 		{"content", func(u *Upstream) { u.Content = "later" }},
+		{"", func(u *Upstream) { u.RootPins = map[string]string{"srv-0123456789abcdef": strings.Repeat("ab", 32)} }},
+		{"root_pins", func(u *Upstream) { u.RootPins = map[string]string{"local": strings.Repeat("ab", 32)} }},
+		{"root_pins", func(u *Upstream) { u.RootPins = map[string]string{"srv-0123456789abcdef": strings.Repeat("AB", 32)} }},
+		{"root_pins", func(u *Upstream) { u.RootPins = map[string]string{"srv-0123456789abcdef": "ab"} }},
 	}
 	for _, tc := range tests {
 		u := ok()

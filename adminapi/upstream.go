@@ -20,6 +20,10 @@ type FeedPage struct {
 	Next      int64                 `json:"next"`
 	More      bool                  `json:"more"`
 	Remaining int                   `json:"remaining"`
+	// Repos are the TUF repositories the upstream serves at
+	// /tuf/<repo>/ (its own, named by its server id, and its verbatim
+	// mirrors), which the downstream mirrors with each sync (issue 8).
+	Repos []string `json:"repos,omitempty"`
 }
 
 // FeedDefaultLimit is a feed page's size when the request gives none.
@@ -37,6 +41,10 @@ type AddUpstreamRequest struct {
 	// Mode replica takes groups, approvals and windows from this
 	// upstream (read-only here); autonomous (default) keeps them local.
 	Mode patchgate.UpstreamMode `json:"mode,omitempty"`
+	// RootFingerprints pins the 1.root.json of TUF repositories mirrored
+	// from this upstream (repository -> sha256 hex); others are trusted
+	// on the first sync that mirrors them.
+	RootFingerprints map[string]string `json:"root_fingerprints,omitempty"`
 }
 
 // UpstreamInfo is an upstream as the API shows it (never its token) with

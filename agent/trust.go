@@ -206,6 +206,16 @@ func (a *Agent) checkSigned(ctx context.Context, item patchgate.PlanItem, payloa
 	if err != nil {
 		return nil, signatureError(err)
 	}
+	// An update id belongs to the repository of its publisher: another
+	// trusted repository signing it means the server points this item at
+	// the wrong repository (a rogue site signing a vendor's update id).
+	other, err := a.verifier().ClaimedBy(ctx, item.Repo, item.UpdateID)
+	if err != nil {
+		return nil, signatureError(err)
+	}
+	if other != "" {
+		return nil, signatureError(fmt.Errorf("update %s is published in repository %s, but the plan says repository %s signs it: refused", item.UpdateID, other, item.Repo))
+	}
 	for i, p := range payloads {
 		if err := trust.CheckSignedPayload(tfs[i], item.UpdateID, item.Revision, p); err != nil {
 			return nil, signatureError(fmt.Errorf("repository %s, target %s: %w", item.Repo, paths[i], err))

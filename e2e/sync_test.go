@@ -334,6 +334,18 @@ payloads: [{name: fix.sh, installer: exec, args: ["--from-vendor"]}]
 	if strings.TrimSpace(string(got)) != "--from-vendor" {
 		t.Errorf("installer arguments %q", got)
 	}
+	// The branch agent verified the vendor's own signatures, through two
+	// verbatim mirrors (central's and the branch's): it trusts the
+	// vendor's repository by the vendor's server id, and the branch
+	// serves the vendor's metadata byte for byte.
+	var vst adminapi.SyncStatus
+	vendor.runJSON(t, &vst, "sync", "status")
+	if _, err := os.Stat(filepath.Join(work, "agent", "tuf", vst.ServerID, "targets.json")); err != nil {
+		t.Errorf("the branch agent has no verified metadata of the vendor's repository %s: %v", vst.ServerID, err)
+	}
+	if a, b := tufFile(t, vendor.server, "local", "timestamp.json"), tufFile(t, branch.server, vst.ServerID, "timestamp.json"); !bytes.Equal(a, b) {
+		t.Errorf("the branch's mirror of the vendor's timestamp.json differs from the vendor's:\n%s\n%s", a, b)
+	}
 	var report adminapi.ComplianceReport
 	branch.runJSON(t, &report, "report", "compliance", "--update", "ucce-7.2.1-hf7")
 	installed := 0

@@ -34,6 +34,9 @@ type snapshot struct {
 	estimates patchgate.InstallEstimates
 	// origins maps synced updates to their upstream (TUF plan items).
 	origins map[string]string
+	// repos maps synced updates to the mirrored TUF repository that
+	// signs them.
+	repos map[string]string
 }
 
 type snapshotCache struct {
@@ -103,6 +106,11 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	repos, err := s.store.UpdateRepos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.fillRepos(origins, repos)
 	snap := &snapshot{
 		gen:            g,
 		estimates:      estimates,
@@ -115,6 +123,7 @@ func (s *Server) snapshot(ctx context.Context) (*snapshot, error) {
 		tree:           patchgate.NewGroupTree(nodes),
 		windowSnapshot: ws,
 		origins:        origins,
+		repos:          repos,
 	}
 	s.snap.cur.Store(snap)
 	return snap, nil

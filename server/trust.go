@@ -37,6 +37,9 @@ type TrustConfig struct {
 	// (agentapi.SignPlan); nil = a key made for this process only (tests:
 	// agents enrolled with it do not survive a restart).
 	PlanKey ed25519.PrivateKey
+	// Mirrors are the verbatim copies of the upstreams' repositories,
+	// served at /tuf/<repo>/ and delivered at enrolment; nil = none.
+	Mirrors *trust.Mirrors
 }
 
 type trustState struct {
@@ -172,52 +175,111 @@ func (s *Server) CheckTrust(ctx context.Context) {
 	}
 }
 
-// trustRoots are the roots delivered at enrolment.
+// trustRoots are the roots delivered at enrolment: this server's own
+// repository (as local) and every repository it mirrors (by the id of the
+// server that publishes it).
 func (s *Server) trustRoots() []agentapi.TrustRoot {
-	repo := s.trustRepo()
-	if repo == nil {
-		return nil
-	}
-	root, fp, err := repo.Root1()
-	if err != nil {
-		if !errors.Is(err, trust.ErrNoRoot) {
-			s.log.Error("reading 1.root.json failed", "err", err)
+	var out []agentapi.TrustRoot
+	if repo := s.trustRepo(); repo != nil {
+		root, fp, err := repo.Root1()
+		if err != nil {
+			if !errors.Is(err, trust.ErrNoRoot) {
+				s.log.Error("reading 1.root.json failed", "err", err)
+			}
+		} else {
+			out = append(out, agentapi.TrustRoot{Repo: repo.Name(), Root: root, Fingerprint: fp})
 		}
-		return nil
 	}
-	return []agentapi.TrustRoot{{Repo: repo.Name(), Root: root, Fingerprint: fp}}
+	if m := s.trust.cfg.Mirrors; m != nil {
+		repos, err := m.Repos()
+		if err != nil {
+			s.log.Error("listing mirrored TUF repositories failed", "err", err)
+		}
+		for _, name := range repos {
+			root, fp, err := m.Root1(name)
+			if err != nil {
+				s.log.Error("reading a mirrored 1.root.json failed", "repo", name, "err", err)
+				continue
+			}
+			out = append(out, agentapi.TrustRoot{Repo: name, Root: root, Fingerprint: fp})
+		}
+	}
+	return out
 }
 
-// stampRepos names, on each plan item this server publishes itself and
-// signs, the repository whose targets sign its payloads. Synced updates
-// (signed by their upstream's repository, not mirrored yet) and updates
-// in test (not signed) keep Repo empty.
+// stampRepos names, on each plan item, the repository whose targets sign
+// its payloads: this server's own (local) for the updates it publishes
+// and signs, the mirrored repository of the publisher for synced updates
+// (as the upstream's feed said). A synced update no repository signs
+// keeps Repo empty (agents refuse it unless --allow-unsigned); so do
+// updates that are not signed at all.
 func (s *Server) stampRepos(snap *snapshot, plan *patchgate.Plan) {
-	if s.trustRepo() == nil {
-		return
-	}
 	for i := range plan.Items {
 		it := &plan.Items[i]
-		if trust.Signs(snap.release[it.UpdateID]) {
+		if _, synced := snap.origins[it.UpdateID]; synced {
+			if s.trust.cfg.Mirrors != nil {
+				it.Repo = snap.repos[it.UpdateID]
+			}
+			continue
+		}
+		if s.trustRepo() != nil && trust.Signs(snap.release[it.UpdateID]) {
 			it.Repo = s.trustRepo().Name()
 		}
 	}
 }
 
+// ownRepoName is the name this server's own repository has for its
+// downstreams: its server id ("" without signed updates).
+func (s *Server) ownRepoName(ctx context.Context) string {
+	repo := s.trustRepo()
+	if repo == nil || !repo.HasRoot() {
+		return ""
+	}
+	self, err := s.store.ServerID(ctx)
+	if err != nil {
+		return ""
+	}
+	return self
+}
+
+// feedRepos are the repositories a feed page lists: this server's own
+// (by its id) and its mirrors.
+func (s *Server) feedRepos(ctx context.Context) []string {
+	var out []string
+	if own := s.ownRepoName(ctx); own != "" {
+		out = append(out, own)
+	}
+	if m := s.trust.cfg.Mirrors; m != nil {
+		repos, _ := m.Repos()
+		out = append(out, repos...)
+	}
+	return out
+}
+
 // serveTUF serves GET /tuf/{repo}/{file}: public, read-only metadata.
-// Only the metadata file names are served; anything else is 404.
+// This server's own repository is served as local and as its server id;
+// a mirrored repository byte for byte as its publisher signed it. Only
+// the metadata file names are served; anything else is 404.
 func (s *Server) serveTUF(w http.ResponseWriter, r *http.Request) {
 	repo := s.trustRepo()
 	name, file := r.PathValue("repo"), r.PathValue("file")
-	if repo == nil || name != repo.Name() || !trust.ValidFileName(file) {
+	if !trust.ValidFileName(file) || !trust.ValidRepoName(name) {
 		s.writeError(w, r, patchgate.NotFound("no such TUF metadata"))
 		return
 	}
-	if file == "timestamp.json" || file == "root.json" {
-		// A client that has just been given a plan sees its items signed.
-		s.SyncTrust(r.Context())
+	var data []byte
+	var err error
+	if repo != nil && (name == repo.Name() || name == s.ownRepoName(r.Context())) {
+		if file == "timestamp.json" || file == "root.json" {
+			// A client that has just been given a plan sees its items signed.
+			s.SyncTrust(r.Context())
+		}
+		data, err = repo.ReadFile(file)
+	} else if m := s.trust.cfg.Mirrors; m != nil {
+		data, err = m.ReadFile(name, file)
+	} else {
+		err = fs.ErrNotExist
 	}
-	data, err := repo.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.writeError(w, r, patchgate.NotFound("no such TUF metadata"))
 		return
@@ -260,6 +322,20 @@ func (s *Server) trustStatusBody() (adminapi.TrustStatus, error) {
 		warn = trust.DefaultExpiryWarn()
 	}
 	out.Repos = append(out.Repos, adminapi.TrustRepoStatus{Status: st, OnlineKeys: keys, Expiring: trust.ExpiringRoles(st, s.now(), warn)})
+	if m := s.trust.cfg.Mirrors; m != nil {
+		repos, err := m.Repos()
+		if err != nil {
+			return out, err
+		}
+		for _, name := range repos {
+			st, err := m.Status(name)
+			if err != nil {
+				s.log.Warn("reading a mirrored repository's status failed", "repo", name, "err", err)
+				continue
+			}
+			out.Repos = append(out.Repos, adminapi.TrustRepoStatus{Status: st, OnlineKeys: map[string]string{}, Expiring: trust.ExpiringRoles(st, s.now(), warn)})
+		}
+	}
 	return out, nil
 }
 
@@ -329,4 +405,31 @@ func (s *Server) pendingOnlineKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, adminapi.PendingOnlineKeys{Keys: keys})
+}
+
+// fillRepos names the repository of synced updates whose feed entry named
+// none (synced before this server mirrored repositories: the cursor has
+// moved past them) from the mirrors: the mirrored repository that signs
+// the update id, if any.
+func (s *Server) fillRepos(origins, repos map[string]string) {
+	m := s.trust.cfg.Mirrors
+	if m == nil {
+		return
+	}
+	var pubs map[string]string
+	for id := range origins {
+		if repos[id] != "" {
+			continue
+		}
+		if pubs == nil {
+			var err error
+			if pubs, err = m.Publishers(); err != nil {
+				s.log.Warn("reading the mirrored repositories' targets failed", "err", err)
+				return
+			}
+		}
+		if r := pubs[id]; r != "" {
+			repos[id] = r
+		}
+	}
 }

@@ -287,7 +287,13 @@ func (s *Server) feedChanges(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Ancestors: ancestors, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining})
+	own := s.ownRepoName(ctx)
+	for i := range entries {
+		if entries[i].Repo == self && own == "" {
+			entries[i].Repo = "" // this server signs nothing
+		}
+	}
+	writeJSON(w, http.StatusOK, adminapi.FeedPage{ServerID: self, Ancestors: ancestors, Entries: entries, Next: next, More: remaining > 0, Remaining: remaining, Repos: s.feedRepos(ctx)})
 }
 
 func (s *Server) upstreamInfos(ctx context.Context) ([]adminapi.UpstreamInfo, error) {
@@ -326,7 +332,7 @@ func (s *Server) addUpstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := patchgate.Upstream{Name: req.Name, URL: strings.TrimRight(strings.TrimSpace(req.URL), "/"), Token: strings.TrimSpace(req.Token),
-		Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, CreatedAt: s.now().UTC(), CreatedBy: actor(r)}
+		Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, CreatedAt: s.now().UTC(), CreatedBy: actor(r), RootPins: req.RootFingerprints}
 	if req.CAFingerprint != "" {
 		fp, err := pki.NormalizeFingerprint(req.CAFingerprint)
 		if err != nil {

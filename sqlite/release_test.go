@@ -25,12 +25,12 @@ func TestMigrationPostsExistingUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to the schema before 0004, data kept: 0005 alters its tables
-	// and 0011 puts triggers on them, so those are undone too.
+	// and 0010 puts triggers on them (0011 alters 0010's tables), so those are undone too.
 	for _, q := range []string{`DROP TABLE update_status`, `DROP TABLE test_groups`, `DROP TABLE sla_policy`,
 		`DROP TRIGGER feed_revision_update`, `DROP TRIGGER feed_update_delete`, `DROP TABLE feed_log`,
 		`DROP TABLE server_identity`, `DROP TABLE downstream_chains`, `DROP TABLE upstreams`, `DROP TABLE update_origins`,
 		`DROP TABLE synced_payloads`, `DROP TABLE sync_conflicts`, `DROP TABLE sync_runs`, `DROP TABLE site_compliance`,
-		`DELETE FROM schema_migrations WHERE version IN (4, 5, 11)`} {
+		`DELETE FROM schema_migrations WHERE version IN (4, 5, 10, 11)`} {
 		if _, err := db.w.ExecContext(ctx, q); err != nil {
 			t.Fatal(q, err)
 		}

@@ -37,10 +37,14 @@ func (db *DB) FeedChanges(ctx context.Context, after int64, limit int) ([]patchg
 		return nil, 0, 0, patchgate.Internal(err, "sqlite: feed")
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT f.seq, s.status, r.doc FROM feed_log f
+	// Repo: the repository that signs the update — its origin's for a
+	// synced update, this server's id for its own.
+	rows, err := tx.QueryContext(ctx, `SELECT f.seq, s.status, r.doc,
+		COALESCE(o.repo, (SELECT server_id FROM server_identity WHERE id = 1)) FROM feed_log f
 		JOIN update_status s ON s.update_id = f.update_id
 		JOIN updates u ON u.id = f.update_id
 		JOIN update_revisions r ON r.update_id = u.id AND r.revision = u.revision
+		LEFT JOIN update_origins o ON o.update_id = f.update_id
 		WHERE f.seq > ? AND s.status IN `+feedVisibleSQL+`
 		ORDER BY f.seq LIMIT ?`, after, limit)
 	if err != nil {
@@ -50,7 +54,7 @@ func (db *DB) FeedChanges(ctx context.Context, after int64, limit int) ([]patchg
 	for rows.Next() {
 		var e patchgate.FeedEntry
 		var status, doc string
-		if err := rows.Scan(&e.Seq, &status, &doc); err != nil {
+		if err := rows.Scan(&e.Seq, &status, &doc, &e.Repo); err != nil {
 			rows.Close()
 			return nil, 0, 0, patchgate.Internal(err, "sqlite: feed")
 		}
@@ -133,6 +137,10 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	}
 	products, _ := json.Marshal(u.Products)
 	kinds, _ := json.Marshal(u.Kinds)
+	if u.RootPins == nil {
+		u.RootPins = map[string]string{}
+	}
+	pins, _ := json.Marshal(u.RootPins)
 	if u.Mode == "" {
 		u.Mode = patchgate.ModeAutonomous
 	}
@@ -147,9 +155,9 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), string(u.Mode), fmtTime(u.CreatedAt), u.CreatedBy)
+		res, err := tx.ExecContext(ctx, `INSERT INTO upstreams (name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, created_at, created_by, root_pins)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.URL, u.CAFingerprint, u.Token, string(products), string(kinds), string(u.Content), string(u.Mode), fmtTime(u.CreatedAt), u.CreatedBy, string(pins))
 		if err != nil {
 			return err
 		}
@@ -160,13 +168,19 @@ func (db *DB) AddUpstream(ctx context.Context, u patchgate.Upstream, ev patchgat
 	})
 }
 
-const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, ancestors, created_at, created_by`
+const upstreamColumns = `name, url, ca_fingerprint, token, products, kinds, content, mode, cursor, ancestors, created_at, created_by, root_pins`
 
 func scanUpstream(sc interface{ Scan(...any) error }) (patchgate.Upstream, error) {
 	var u patchgate.Upstream
-	var products, kinds, content, mode, ancestors, created string
-	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &mode, &u.Cursor, &ancestors, &created, &u.CreatedBy); err != nil {
+	var products, kinds, content, mode, ancestors, created, pins string
+	if err := sc.Scan(&u.Name, &u.URL, &u.CAFingerprint, &u.Token, &products, &kinds, &content, &mode, &u.Cursor, &ancestors, &created, &u.CreatedBy, &pins); err != nil {
 		return u, err
+	}
+	if err := json.Unmarshal([]byte(pins), &u.RootPins); err != nil {
+		return u, err
+	}
+	if len(u.RootPins) == 0 {
+		u.RootPins = nil
 	}
 	u.Mode = patchgate.UpstreamMode(mode)
 	if err := json.Unmarshal([]byte(ancestors), &u.Ancestors); err != nil {
@@ -416,10 +430,10 @@ func applyEntry(ctx context.Context, tx *sql.Tx, upstream string, local patchgat
 }
 
 func setOrigin(ctx context.Context, tx *sql.Tx, upstream string, e patchgate.FeedEntry, now string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO update_origins (update_id, upstream, upstream_revision, upstream_status, upstream_seq, synced_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO UPDATE SET upstream_revision = excluded.upstream_revision,
-		upstream_status = excluded.upstream_status, upstream_seq = excluded.upstream_seq, synced_at = excluded.synced_at`,
-		e.Update.ID, upstream, e.Update.Revision, string(e.Status), e.Seq, now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO update_origins (update_id, upstream, upstream_revision, upstream_status, upstream_seq, synced_at, repo)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (update_id) DO UPDATE SET upstream_revision = excluded.upstream_revision,
+		upstream_status = excluded.upstream_status, upstream_seq = excluded.upstream_seq, synced_at = excluded.synced_at, repo = excluded.repo`,
+		e.Update.ID, upstream, e.Update.Revision, string(e.Status), e.Seq, now, e.Repo)
 	return err
 }
 

@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) patchgate.Store) {
 		{"ApplyReplicaPolicy", testApplyReplicaPolicy},
 		{"RecentInstalls", testRecentInstalls},
 		{"UpdateOrigins", testUpdateOrigins},
+		{"UpdateRepos", testUpdateRepos},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

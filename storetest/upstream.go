@@ -115,6 +115,7 @@ func newUpstream(name string) patchgate.Upstream {
 func testUpstreams(t *testing.T, s patchgate.Store) {
 	ctx := t.Context()
 	u := newUpstream("vendor")
+	u.RootPins = map[string]string{"srv-0123456789abcdef": strings.Repeat("cd", 32)}
 	must(t, s.AddUpstream(ctx, u, newEvent(patchgate.EventUpstreamChange)), "AddUpstream")
 	wantCode(t, s.AddUpstream(ctx, u, newEvent(patchgate.EventUpstreamChange)), patchgate.CodeConflict, "AddUpstream twice")
 	all := newUpstream("central")

@@ -27,6 +27,7 @@ type pinnedFetcher struct {
 	client  *http.Client
 	base    string // https://server/tuf/<repo>/
 	timeout time.Duration
+	fetched func(name string, data []byte)
 }
 
 // DownloadFile implements fetcher.Fetcher. The timeout argument is
@@ -66,6 +67,9 @@ func (f *pinnedFetcher) DownloadFile(urlPath string, maxLength int64, _ time.Dur
 	}
 	if int64(len(data)) > maxLength {
 		return nil, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("%s has more than the %d bytes allowed", urlPath, maxLength)}
+	}
+	if f.fetched != nil {
+		f.fetched(strings.TrimPrefix(urlPath, f.base), data)
 	}
 	return data, nil
 }

@@ -579,6 +579,9 @@ type Status struct {
 	RootFingerprint string       `json:"root_fingerprint,omitempty"`
 	Targets         int          `json:"targets"`
 	Roles           []RoleStatus `json:"roles"`
+	// Mirrored says the repository is a verbatim mirror of an upstream's:
+	// this server holds none of its keys.
+	Mirrored bool `json:"mirrored,omitempty"`
 }
 
 // Status reports the versions, expiries and keys of every role.

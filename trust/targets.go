@@ -91,16 +91,15 @@ func TargetFor(u patchgate.Update, p patchgate.Payload) (string, *metadata.Targe
 func Signs(st patchgate.UpdateStatus) bool { return st.Released() || st.InTest() }
 
 // CatalogTargets is the target set of a server's local repository: every
-// payload of every update it Signs. Until upstream repositories are
-// mirrored (issue 8), synced updates are signed here too: the site server
-// vouches for what it synced (checked against its upstream's sha256 over
-// pinned TLS) — origin is each synced update's upstream, kept for when
-// they move to their upstream's repository. Updates that cannot be targets
-// (a malformed payload) are returned in skipped, never signed.
+// payload of every update it publishes itself and Signs. Synced updates
+// (those with an origin) are never signed here: their publisher's
+// repository signs them, and this server only mirrors it verbatim. Updates
+// that cannot be targets (a malformed payload) are returned in skipped,
+// never signed.
 func CatalogTargets(updates []patchgate.Update, status map[string]patchgate.UpdateStatus, origin map[string]string) (targets map[string]*metadata.TargetFiles, skipped []error) {
 	targets = make(map[string]*metadata.TargetFiles)
 	for _, u := range updates {
-		if !Signs(status[u.ID]) {
+		if !Signs(status[u.ID]) || origin[u.ID] != "" {
 			continue
 		}
 		for _, p := range u.Payloads {

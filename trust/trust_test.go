@@ -44,7 +44,8 @@ func TestCatalogTargets(t *testing.T) {
 		{"received signed", []patchgate.Update{upd("hf3", 1, fix)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusReceived}, nil, []string{"hf3/r1/fix.sh"}, 0},
 		{"failed not signed", []patchgate.Update{upd("hf3", 1, fix)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusFailed}, nil, nil, 0},
 		{"no status", []patchgate.Update{upd("hf3", 1, fix)}, nil, nil, nil, 0},
-		{"synced signed here until mirrored", []patchgate.Update{upd("hf3", 1, fix)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted}, map[string]string{"hf3": "vendor"}, []string{"hf3/r1/fix.sh"}, 0},
+		{"synced never signed here (its publisher's repository is mirrored)", []patchgate.Update{upd("hf3", 1, fix)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted}, map[string]string{"hf3": "vendor"}, nil, 0},
+		{"local signed beside a synced one", []patchgate.Update{upd("hf3", 1, fix), upd("site-1", 1, deb)}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted, "site-1": patchgate.StatusPosted}, map[string]string{"hf3": "vendor"}, []string{"site-1/r1/a.deb"}, 0},
 		{"bad sha skipped", []patchgate.Update{upd("hf3", 1, patchgate.Payload{Name: "x", Size: 1, SHA256: "zz"})}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted}, nil, nil, 1},
 		{"slash in name skipped", []patchgate.Update{upd("hf3", 1, patchgate.Payload{Name: "../x", Size: 1, SHA256: sha1})}, map[string]patchgate.UpdateStatus{"hf3": patchgate.StatusPosted}, nil, nil, 1},
 	}

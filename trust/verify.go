@@ -78,6 +78,10 @@ type Verifier struct {
 	// MaxRootRotations bounds the root versions followed per refresh;
 	// 0 = DefaultMaxRootRotations.
 	MaxRootRotations int
+	// Fetched, if set, is told each metadata file fetched (by its name
+	// under /tuf/<repo>/) with its exact bytes; a server mirroring an
+	// upstream's repository keeps the root versions it followed.
+	Fetched func(name string, data []byte)
 }
 
 var agentRepoPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
@@ -218,6 +222,24 @@ func TargetPathFor(updateID string, revision int, name string) (string, error) {
 // refresh (signature, threshold, rollback, freeze, mix-and-match, size,
 // timeout) or a path that is not signed is an error.
 func (v *Verifier) Targets(ctx context.Context, repo string, paths []string) ([]*metadata.TargetFiles, error) {
+	up, err := v.Refresh(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*metadata.TargetFiles, len(paths))
+	for i, p := range paths {
+		tf, err := up.GetTargetInfo(p)
+		if err != nil || tf == nil {
+			return nil, fmt.Errorf("repository %s does not sign target %s", repo, p)
+		}
+		out[i] = tf
+	}
+	return out, nil
+}
+
+// Refresh refreshes repo's metadata with a new go-tuf updater and returns
+// it, refreshed.
+func (v *Verifier) Refresh(ctx context.Context, repo string) (*updater.Updater, error) {
 	if err := CheckRepoName(repo); err != nil {
 		return nil, err
 	}
@@ -247,7 +269,7 @@ func (v *Verifier) Targets(ctx context.Context, repo string, paths []string) ([]
 	cfg.TimestampMaxLength = 16 << 10
 	cfg.SnapshotMaxLength = MaxTrustedMetadataBytes
 	cfg.TargetsMaxLength = MaxTrustedMetadataBytes
-	cfg.Fetcher = &pinnedFetcher{ctx: ctx, client: v.Client, base: base, timeout: cmp.Or(v.MetadataTimeout, DefaultMetadataTimeout)}
+	cfg.Fetcher = &pinnedFetcher{ctx: ctx, client: v.Client, base: base, timeout: cmp.Or(v.MetadataTimeout, DefaultMetadataTimeout), fetched: v.Fetched}
 	up, err := updater.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", repo, err)
@@ -258,15 +280,7 @@ func (v *Verifier) Targets(ctx context.Context, repo string, paths []string) ([]
 	if err := up.Refresh(); err != nil {
 		return nil, fmt.Errorf("repository %s: refreshing the signed metadata: %w", repo, err)
 	}
-	out := make([]*metadata.TargetFiles, len(paths))
-	for i, p := range paths {
-		tf, err := up.GetTargetInfo(p)
-		if err != nil || tf == nil {
-			return nil, fmt.Errorf("repository %s does not sign target %s", repo, p)
-		}
-		out[i] = tf
-	}
-	return out, nil
+	return up, nil
 }
 
 func (v *Verifier) reposList() string {
@@ -423,4 +437,39 @@ func agentWriteFile(path string, data []byte) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// ClaimedBy returns the first trusted repository other than repo that
+// signs any target of updateID (a path <update-id>/...), or "". This is
+// patchgate's TAP 4 map: an update id belongs to the repository of the
+// server that publishes it, so a site that signs, in its own repository,
+// content under the id of an update its upstream's publisher signs (or
+// points a plan item of that update at its own repository) is refused.
+// Each other repository is refreshed; one that cannot be refreshed is
+// checked against the last metadata this agent verified of it.
+func (v *Verifier) ClaimedBy(ctx context.Context, repo, updateID string) (string, error) {
+	repos, err := v.Repos()
+	if err != nil {
+		return "", err
+	}
+	prefix := updateID + "/"
+	for _, other := range repos {
+		if other == repo {
+			continue
+		}
+		var targets map[string]*metadata.TargetFiles
+		if up, err := v.Refresh(ctx, other); err == nil {
+			targets = up.GetTopLevelTargets()
+		} else if data, rerr := agentReadFile(filepath.Join(v.repoDir(other), "targets.json")); rerr == nil {
+			if md, perr := metadata.Targets().FromBytes(data); perr == nil {
+				targets = md.Signed.Targets
+			}
+		}
+		for p := range targets {
+			if strings.HasPrefix(p, prefix) {
+				return other, nil
+			}
+		}
+	}
+	return "", nil
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -191,6 +192,14 @@ func checkPage(p adminapi.FeedPage, cursor int64, limit int) error {
 	for i, id := range p.Ancestors {
 		if !patchgate.ValidServerID(id) {
 			return patchgate.Invalid(fmt.Sprintf("ancestors[%d]", i), "%q is not a server id", id)
+		}
+	}
+	if len(p.Repos) > patchgate.MaxChainLen {
+		return patchgate.Invalid("repos", "%d repositories, more than %d", len(p.Repos), patchgate.MaxChainLen)
+	}
+	for i, repo := range p.Repos {
+		if !patchgate.ValidServerID(repo) || slices.Contains(p.Repos[:i], repo) {
+			return patchgate.Invalid(fmt.Sprintf("repos[%d]", i), "%q is not a server id, or is listed twice", repo)
 		}
 	}
 	if len(p.Entries) > limit {

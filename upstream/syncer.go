@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/content"
+	"github.com/patchgate/patchgate/trust"
 )
 
 // Config is what a Syncer is made of; cmd/ fills it.
@@ -48,6 +50,13 @@ type Config struct {
 	// random offset chosen once, like WSUS.
 	PerDay int
 	Offset time.Duration
+	// Mirrors keeps the verbatim copies of the upstreams' TUF
+	// repositories; nil = none are mirrored.
+	Mirrors *trust.Mirrors
+	// MirrorInterval is how often the mirrors are refreshed between
+	// syncs (default 1h; negative = only with syncs): a mirrored
+	// timestamp lives a day, and its publisher re-signs it every 12h.
+	MirrorInterval time.Duration
 }
 
 // Syncer runs syncs and content fetches. It implements
@@ -66,8 +75,9 @@ type Syncer struct {
 }
 
 type run struct {
-	mu  sync.Mutex
-	rec patchgate.SyncRun
+	mu    sync.Mutex
+	rec   patchgate.SyncRun
+	repos []string // the TUF repositories the upstream's last page listed
 }
 
 func (r *run) snapshot() patchgate.SyncRun {
@@ -142,11 +152,23 @@ func (s *Syncer) Run(ctx context.Context) {
 		}
 	}
 	arm()
+	mirrorEvery := s.cfg.MirrorInterval
+	if mirrorEvery == 0 {
+		mirrorEvery = time.Hour
+	}
+	var refresh <-chan time.Time
+	if mirrorEvery > 0 && s.cfg.Mirrors != nil {
+		t := time.NewTicker(mirrorEvery)
+		defer t.Stop()
+		refresh = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			s.wg.Wait()
 			return
+		case <-refresh:
+			s.RefreshMirrors(ctx)
 		case <-timer.C:
 			if ups, err := s.cfg.Store.Upstreams(ctx); err != nil || len(ups) == 0 {
 				arm()
@@ -367,6 +389,9 @@ func (s *Syncer) execute(ctx context.Context, u patchgate.Upstream, r *run) {
 		s.mu.Unlock()
 	}()
 	err := s.pull(ctx, u, r)
+	if err == nil {
+		err = s.mirror(ctx, u, r)
+	}
 	if err == nil && u.Mode == patchgate.ModeReplica {
 		err = s.replicate(ctx, u, r)
 	}
@@ -422,6 +447,7 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		return err
 	}
 	cursor := u.Cursor
+	first := true
 	for range maxPages {
 		chain := []string{self}
 		if s.cfg.Chain != nil {
@@ -436,6 +462,15 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		if page.ServerID == self || slices.Contains(page.Ancestors, self) {
 			return patchgate.Errorf(patchgate.CodeConflict, "sync loop refused: this server (%s) is upstream %s or above it (%s)", self, u.Name, strings.Join(page.Ancestors, " → "))
 		}
+		if first {
+			// Mirror the repositories before storing what they sign: a
+			// plan naming a repository this server does not serve yet
+			// would be refused by agents checking in meanwhile.
+			first = false
+			if err := s.mirrorRepos(ctx, u, page.Repos); err != nil {
+				return err
+			}
+		}
 		applied, err := s.cfg.Store.ApplySync(ctx, patchgate.SyncBatch{Upstream: u.Name, Ancestors: page.Ancestors, From: cursor, Next: page.Next,
 			Entries: page.Entries, At: s.now(), Actor: "upstream:" + u.Name, Bytes: n})
 		if err != nil {
@@ -447,6 +482,7 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		r.mu.Lock()
 		r.rec.Counts.Add(applied.Counts)
 		r.rec.Cursor = page.Next
+		r.repos = page.Repos
 		r.rec.Done += len(page.Entries)
 		r.rec.Total = r.rec.Done + page.Remaining
 		r.mu.Unlock()
@@ -457,4 +493,71 @@ func (s *Syncer) pull(ctx context.Context, u patchgate.Upstream, r *run) error {
 		}
 	}
 	return fmt.Errorf("upstream %s: feed did not end after %d pages", u.Name, maxPages)
+}
+
+// mirror refreshes the verbatim copy of every TUF repository the
+// upstream's feed listed (issue 8). Metadata that does not verify fails
+// the sync and leaves the last good copy served.
+func (s *Syncer) mirror(ctx context.Context, u patchgate.Upstream, r *run) error {
+	r.mu.Lock()
+	repos := slices.Clone(r.repos)
+	r.mu.Unlock()
+	return s.mirrorRepos(ctx, u, repos)
+}
+
+// RefreshMirrors refreshes, from its upstream, every repository mirrored
+// before (between syncs, so mirrored timestamps do not expire). Failures
+// are logged; the last good copies stay served.
+func (s *Syncer) RefreshMirrors(ctx context.Context) {
+	if s.cfg.Mirrors == nil {
+		return
+	}
+	ups, err := s.cfg.Store.Upstreams(ctx)
+	if err != nil {
+		s.log.Warn("refreshing mirrored TUF repositories", "err", err)
+		return
+	}
+	for _, u := range ups {
+		repos, err := s.cfg.Mirrors.ReposFrom(u.Name)
+		if err == nil {
+			err = s.mirrorRepos(ctx, u, repos)
+		}
+		if err != nil {
+			s.log.Warn("refreshing mirrored TUF repositories", "upstream", u.Name, "err", err)
+		}
+	}
+}
+
+func (s *Syncer) mirrorRepos(ctx context.Context, u patchgate.Upstream, repos []string) error {
+	if s.cfg.Mirrors == nil || len(repos) == 0 {
+		return nil
+	}
+	self, err := s.cfg.Store.ServerID(ctx)
+	if err != nil {
+		return err
+	}
+	cl, err := newClient(u)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	changed := false
+	for _, repo := range repos {
+		if repo == self {
+			continue // a loop: refused by pull already
+		}
+		c, err := s.cfg.Mirrors.Sync(ctx, trust.MirrorSource{Base: u.URL, Repo: repo, Client: cl.http, Pin: u.RootPins[repo], Clock: s.now})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mirroring TUF repository %s: %w", repo, err))
+			continue
+		}
+		if err := s.cfg.Mirrors.SetSource(repo, u.Name); err != nil {
+			errs = append(errs, err)
+		}
+		changed = changed || c
+	}
+	if changed {
+		s.cfg.OnChange()
+	}
+	return errors.Join(errs...)
 }

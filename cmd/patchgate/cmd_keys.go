@@ -169,7 +169,11 @@ func writeTrustStatus(out io.Writer, st adminapi.TrustStatus, now time.Time) err
 		return err
 	}
 	for _, r := range st.Repos {
-		fmt.Fprintf(out, "repository %s: root fingerprint %s, %d targets\n", r.Repo, joinOr([]string{r.RootFingerprint}, "(no root)"), r.Targets)
+		mirrored := ""
+		if r.Mirrored {
+			mirrored = " (a verbatim mirror: its publisher holds the keys)"
+		}
+		fmt.Fprintf(out, "repository %s%s: root fingerprint %s, %d targets\n", r.Repo, mirrored, joinOr([]string{r.RootFingerprint}, "(no root)"), r.Targets)
 		t := newTextTable(out, "ROLE", "VERSION", "EXPIRES", "THRESHOLD", "KEYS")
 		for _, rs := range r.Roles {
 			ids := make([]string, len(rs.KeyIDs))

@@ -37,8 +37,9 @@ func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 	var req adminapi.AddUpstreamRequest
 	var kinds []string
 	var content, mode string
+	var rootPins []string
 	cmd := &cobra.Command{
-		Use:   "add NAME --url URL --token T --ca-fingerprint FP [--product P...] [--kind K...] [--content on-approval|immediate] [--mode autonomous|replica]",
+		Use:   "add NAME --url URL --token T --ca-fingerprint FP [--product P...] [--kind K...] [--content on-approval|immediate] [--mode autonomous|replica] [--root-fingerprint REPO=FP...]",
 		Short: "Add an upstream to sync from",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,7 +71,17 @@ func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 			if !req.Content.Valid() {
 				return patchgate.Invalid("--content", "must be on-approval or immediate, not %q", content)
 			}
-			u := patchgate.Upstream{Name: req.Name, URL: req.URL, Token: req.Token, CAFingerprint: req.CAFingerprint, Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode}
+			for _, kv := range rootPins {
+				repo, fp, ok := strings.Cut(kv, "=")
+				if !ok {
+					return patchgate.Invalid("--root-fingerprint", "%q is not REPO=FINGERPRINT", kv)
+				}
+				if req.RootFingerprints == nil {
+					req.RootFingerprints = map[string]string{}
+				}
+				req.RootFingerprints[strings.TrimSpace(repo)] = strings.ToLower(strings.TrimSpace(fp))
+			}
+			u := patchgate.Upstream{Name: req.Name, URL: req.URL, Token: req.Token, CAFingerprint: req.CAFingerprint, Products: req.Products, Kinds: req.Kinds, Content: req.Content, Mode: req.Mode, RootPins: req.RootFingerprints}
 			if err := u.Validate(); err != nil {
 				return flagError(err)
 			}
@@ -98,6 +109,7 @@ func (a *adminCLI) upstreamAddCmd() *cobra.Command {
 	f.StringSliceVar(&req.Products, "product", nil, "sync only updates for these products (repeatable)")
 	f.StringSliceVar(&kinds, "kind", nil, "sync only updates of these kinds (repeatable): "+joinKinds())
 	f.StringVar(&content, "content", string(patchgate.ContentOnApproval), "when to fetch payloads: on-approval or immediate")
+	f.StringArrayVar(&rootPins, "root-fingerprint", nil, "REPO=FP: the TUF repository REPO (the id of the server that publishes it) mirrored from this upstream must have this root fingerprint (repeatable; default: trusted on the first sync)")
 	f.StringVar(&mode, "mode", string(patchgate.ModeAutonomous), "autonomous (own groups, approvals, windows) or replica (the upstream's, read-only here; hosts assigned here)")
 	return cmd
 }
@@ -119,6 +131,8 @@ func flagError(err error) error {
 		f = "product"
 	case "kinds":
 		f = "kind"
+	case "root_pins":
+		f = "root-fingerprint"
 	case "name":
 		return patchgate.Invalid("NAME", "%s", pe.Message)
 	}

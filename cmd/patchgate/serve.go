@@ -168,7 +168,8 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	}
 	srv := server.New(server.Config{Store: db, Content: cs, Logger: log, MaxPayloadBytes: o.MaxPayload, Version: version, EventRetention: o.Retention, ConsolidateNext: consolidateNext, Notify: ns.server,
 		SLAWarn: o.SLAWarn, CleanupNext: cleanupNext, CleanupAge: cleanupAge, NotifyJobs: ns.jobs,
-		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld, Trust: server.TrustConfig{Repo: repo, PlanKey: planKey}})
+		RulesInterval: rulesIv, MaxHeldCheckins: o.MaxHeld,
+		Trust: server.TrustConfig{Repo: repo, PlanKey: planKey, Mirrors: trust.NewMirrors(filepath.Join(o.Data, "tuf", "mirror"))}})
 	ns.cfg.StatusReport = srv.StatusReport
 	syncer := newSyncer(o, db, cs, srv, log)
 	adminToken, err := srv.BootstrapAdmin(ctx)

@@ -9,6 +9,7 @@ import (
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/server"
+	"github.com/patchgate/patchgate/trust"
 	"github.com/patchgate/patchgate/upstream"
 )
 
@@ -52,6 +53,7 @@ func newSyncer(o *serveOptions, db patchgate.Store, cs *content.Store, srv *serv
 		MaxPayloadBytes: o.MaxPayload,
 		PerDay:          o.Sync.PerDay,
 		Offset:          upstream.RandomOffset(o.Sync.PerDay),
+		Mirrors:         trust.NewMirrors(filepath.Join(o.Data, "tuf", "mirror")),
 	})
 	srv.SetSyncService(sy)
 	return sy
