@@ -420,6 +420,36 @@ func TestResumeAcrossRuns(t *testing.T) {
 	}
 }
 
+// TestResumeWithTamperedPrefix: the sha256 is computed as the bytes stream
+// in, over what a partial download already held too, so a partial file
+// altered while the agent was down is caught: nothing runs.
+func TestResumeWithTamperedPrefix(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p, marker := e.scriptPayload("fix.sh", "")
+	if err := e.agent().Enroll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(e.stateDir, stagingDir, p.SHA256+".part")
+	prefix := []byte(string(e.srv.content[p.SHA256][:10]))
+	prefix[0] ^= 0x20
+	e.write(part, string(prefix))
+	e.srv.setItems(installItem("PG-3", p))
+	sum, err := e.agent().RunOnce(ctx)
+	if err == nil || sum.Failed != 1 || sum.Installed != 0 {
+		t.Fatalf("summary %+v, err %v; want the install refused", sum, err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("a payload with a tampered partial download ran")
+	}
+	if _, err := os.Stat(part); err == nil {
+		t.Fatal("the tampered partial download was kept")
+	}
+	if !slices.Equal(e.srv.contentReqs, []string{"bytes=10-"}) {
+		t.Fatalf("Range headers %q: the download should have resumed", e.srv.contentReqs)
+	}
+}
+
 func TestTamperedPayloadNeverRuns(t *testing.T) {
 	for _, tc := range []struct {
 		name   string

@@ -61,8 +61,9 @@ func (a *Agent) fetch(ctx context.Context, id *identity, p patchgate.Payload) (s
 		os.Remove(final)
 	}
 	var err error
+	var sum []byte
 	for attempt := 1; attempt <= downloadAttempts; attempt++ {
-		if err = a.download(ctx, id, p, part); err == nil {
+		if sum, err = a.download(ctx, id, p, part); err == nil {
 			break
 		}
 		var perm permanentError
@@ -76,9 +77,11 @@ func (a *Agent) fetch(ctx context.Context, id *identity, p patchgate.Payload) (s
 		case <-time.After(retryDelay * time.Duration(attempt)):
 		}
 	}
-	if err := verify(part, p); err != nil {
+	// The size was enforced and the sha256 computed while the bytes
+	// streamed to disk: no second read of a large payload.
+	if got := hex.EncodeToString(sum); got != p.SHA256 {
 		os.Remove(part)
-		return "", mismatchError{err}
+		return "", mismatchError{fmt.Errorf("payload %s: hash mismatch: sha256 is %s, want %s; the file was deleted and never run", p.Name, got, p.SHA256)}
 	}
 	if err := os.Rename(part, final); err != nil {
 		return "", err
@@ -87,8 +90,9 @@ func (a *Agent) fetch(ctx context.Context, id *identity, p patchgate.Payload) (s
 }
 
 // download brings part up to the payload's size, resuming from what part
-// already holds.
-func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload, part string) error {
+// already holds, and returns the sha256 of the whole file: what part held
+// is hashed first, the rest as it streams in.
+func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload, part string) ([]byte, error) {
 	var off int64
 	if fi, err := os.Stat(part); err == nil {
 		off = fi.Size()
@@ -97,56 +101,62 @@ func (a *Agent) download(ctx context.Context, id *identity, p patchgate.Payload,
 		os.Remove(part)
 		off = 0
 	}
-	if off == p.Size && off > 0 {
-		return nil
-	}
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return permanentError{err}
+		return nil, permanentError{err}
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
-		return permanentError{err}
+		return nil, permanentError{err}
+	}
+	h := sha256.New()
+	if n, err := io.Copy(h, io.LimitReader(f, off)); err != nil || n != off {
+		f.Close()
+		os.Remove(part)
+		return nil, fmt.Errorf("re-reading the partial download of %s: %d of %d bytes, %v", p.Name, n, off, err)
+	}
+	if off == p.Size && off > 0 {
+		return h.Sum(nil), f.Close()
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
-		return permanentError{err}
+		return nil, permanentError{err}
 	}
 	want := p.Size - off
-	lw := &limitWriter{w: f, left: want}
+	lw := &limitWriter{w: io.MultiWriter(f, h), left: want}
 	n, total, dlErr := a.api.Download(ctx, id.Credential, p.SHA256, off, lw)
 	closeErr := f.Close()
 	switch {
 	case total >= 0 && total != p.Size:
 		os.Remove(part)
-		return sizeMismatch(p, total)
+		return nil, sizeMismatch(p, total)
 	case lw.over:
 		os.Remove(part)
-		return permanentError{mismatchError{fmt.Errorf("payload %s: size mismatch: the server sent more than %d bytes; the file was deleted and never run", p.Name, p.Size)}}
+		return nil, permanentError{mismatchError{fmt.Errorf("payload %s: size mismatch: the server sent more than %d bytes; the file was deleted and never run", p.Name, p.Size)}}
 	case errors.Is(dlErr, agentapi.ErrBadContentRange):
 		os.Remove(part)
-		return fmt.Errorf("downloading %s: %w", p.Name, dlErr)
+		return nil, fmt.Errorf("downloading %s: %w", p.Name, dlErr)
 	case agentapi.HTTPStatus(dlErr) == http.StatusRequestedRangeNotSatisfiable:
 		os.Remove(part)
-		return fmt.Errorf("downloading %s: server refused to resume; starting over", p.Name)
+		return nil, fmt.Errorf("downloading %s: server refused to resume; starting over", p.Name)
 	case agentapi.HTTPStatus(dlErr) != 0:
 		e := a.serverError(dlErr, "downloading "+p.Name, true)
 		if agentapi.HTTPStatus(dlErr) >= 500 {
-			return e
+			return nil, e
 		}
-		return permanentError{e}
+		return nil, permanentError{e}
 	case dlErr != nil:
 		var pe *patchgate.Error
 		if errors.As(dlErr, &pe) {
-			return permanentError{fmt.Errorf("downloading %s: %w", p.Name, dlErr)}
+			return nil, permanentError{fmt.Errorf("downloading %s: %w", p.Name, dlErr)}
 		}
-		return fmt.Errorf("downloading %s: %w", p.Name, dlErr)
+		return nil, fmt.Errorf("downloading %s: %w", p.Name, dlErr)
 	case closeErr != nil:
-		return permanentError{closeErr}
+		return nil, permanentError{closeErr}
 	case n < want:
-		return fmt.Errorf("downloading %s: connection ended after %d of %d bytes", p.Name, off+n, p.Size)
+		return nil, fmt.Errorf("downloading %s: connection ended after %d of %d bytes", p.Name, off+n, p.Size)
 	}
-	return nil
+	return h.Sum(nil), nil
 }
 
 // limitWriter writes at most left bytes to w; over records that more came.

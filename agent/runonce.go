@@ -343,7 +343,8 @@ func (a *Agent) apply(ctx context.Context, id *identity, st *state, item patchga
 	for i, p := range payloads {
 		path, err := a.fetch(ctx, id, p)
 		if err == nil && signed != nil {
-			if verr := trust.VerifyStagedFile(path, signed[i]); verr != nil {
+			// fetch verified size and sha256 as the bytes streamed in.
+			if verr := trust.MatchesTarget(p, signed[i]); verr != nil {
 				err = signatureError(fmt.Errorf("payload %s: %w", p.Name, verr))
 			}
 		} else if signed != nil && isMismatch(err) {

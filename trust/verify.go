@@ -390,6 +390,23 @@ func agentCheckSum(n int64, h hash.Hash, length int64, want []byte) error {
 	return nil
 }
 
+// MatchesTarget checks that a payload whose size and sha256 the agent
+// verified while it streamed to the staging file is the signed target tf:
+// the same length and sha256, so the staged bytes are what was signed
+// without reading them again.
+func MatchesTarget(p patchgate.Payload, tf *metadata.TargetFiles) error {
+	want, ok := tf.Hashes["sha256"]
+	switch {
+	case !ok:
+		return errors.New("the signed target has no sha256")
+	case tf.Length != p.Size:
+		return fmt.Errorf("%d bytes, not the signed length %d", p.Size, tf.Length)
+	case hex.EncodeToString(want) != p.SHA256:
+		return fmt.Errorf("sha256 %s does not match the signed %x", p.SHA256, []byte(want))
+	}
+	return nil
+}
+
 // VerifyStagedFile checks a staged file against the signed target,
 // streaming it.
 func VerifyStagedFile(path string, tf *metadata.TargetFiles) error {

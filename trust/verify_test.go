@@ -310,3 +310,22 @@ func FuzzCheckSignedPayload(f *testing.F) {
 		}
 	})
 }
+
+func TestMatchesTarget(t *testing.T) {
+	data := []byte("payload bytes")
+	tf := signedTarget(t, data, nil)
+	sum := sha256.Sum256(data)
+	p := patchgate.Payload{Name: "fix.sh", Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	if err := trust.MatchesTarget(p, tf); err != nil {
+		t.Fatalf("the signed payload: %v", err)
+	}
+	longer := p
+	longer.Size++
+	other := p
+	other.SHA256 = strings.Repeat("0", 64)
+	for name, q := range map[string]patchgate.Payload{"size": longer, "sha256": other} {
+		if err := trust.MatchesTarget(q, tf); err == nil {
+			t.Errorf("a payload with another %s matched the signed target", name)
+		}
+	}
+}
