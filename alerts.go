@@ -29,13 +29,17 @@ const (
 	// EventTrustExpiring: TUF metadata (and so the keys it lists) expires
 	// soon; raised once per (repository, role, version).
 	EventTrustExpiring = "trust.expiring"
+	// EventPlanRefused: an agent refused a check-in answer whose plan
+	// signature did not verify (replayed, altered, unsigned): someone may
+	// be between the host and its server. Reported by the agent.
+	EventPlanRefused = "agent.plan_refused"
 )
 
 // AlertEvents are the admin alerts a subscription with Alerts receives,
 // as their own mail, sent at once (never held for a digest or quiet
 // hours): they ask someone to act.
 var AlertEvents = []string{EventSLABreached, EventSLAApproaching, EventRolloutHalted, EventAlertFailures,
-	AlertAdvisoryImported, AlertAdvisoryUpdated, EventAlertDeadline, EventTrustExpiring}
+	AlertAdvisoryImported, AlertAdvisoryUpdated, EventAlertDeadline, EventTrustExpiring, EventPlanRefused}
 
 // IsAlert reports whether events of type typ are admin alerts.
 func IsAlert(typ string) bool { return slices.Contains(AlertEvents, typ) }

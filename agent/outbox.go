@@ -25,9 +25,9 @@ const (
 	maxEventsBatch = 512 << 10 // bytes of events per request, under agentapi.MaxBodyBytes
 )
 
-// queue records an event durably in the outbox.
+// queue records a deployment event durably in the outbox.
 func (a *Agent) queue(updateID string, st patchgate.DeploymentState, exitCode int, detail string) error {
-	ev := patchgate.Event{
+	return a.queueEvent(patchgate.Event{
 		ID:       randomHex(16),
 		Time:     a.now().UTC(),
 		Type:     patchgate.EventDeployment,
@@ -35,7 +35,12 @@ func (a *Agent) queue(updateID string, st patchgate.DeploymentState, exitCode in
 		State:    st,
 		ExitCode: exitCode,
 		Detail:   truncate(detail, agentapi.MaxDetailLen),
-	}
+	})
+}
+
+// queueEvent records ev durably in the outbox.
+func (a *Agent) queueEvent(ev patchgate.Event) error {
+	updateID, st := ev.UpdateID, ev.State
 	seq, err := a.nextSeq()
 	if err != nil {
 		return err

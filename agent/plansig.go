@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/agentapi"
 )
 
@@ -64,6 +65,13 @@ func (a *Agent) planKey(ctx context.Context, id *identity) (ed25519.PublicKey, e
 func (a *Agent) refusedPlan(err error) error {
 	a.planRefusals++
 	a.log.Error("check-in answer refused: nothing of it is carried out", "err", err)
+	// Reported (with the other events, when a check-in gets through) as
+	// an admin alert: someone may be between this host and its server.
+	ev := patchgate.Event{ID: randomHex(16), Time: a.now().UTC(), Type: patchgate.EventPlanRefused,
+		Detail: truncate("check-in refused: "+err.Error(), agentapi.MaxDetailLen)}
+	if qerr := a.queueEvent(ev); qerr != nil {
+		a.log.Error("cannot queue the plan refusal event", "err", qerr)
+	}
 	return fmt.Errorf("check-in refused: %w", err)
 }
 

@@ -76,6 +76,20 @@ func (pe *planEnv) installsNow(a *Agent) {
 		pe.t.Fatalf("after the attack: %+v, %v; want the item installed", sum, err)
 	}
 	mustExist(pe.t, pe.marker)
+	// The refusal reached the server as an admin alert once a check-in
+	// got through.
+	refusals := 0
+	for _, ev := range pe.srv.eventList() {
+		if ev.Type == patchgate.EventPlanRefused {
+			refusals++
+			if !strings.HasPrefix(ev.Detail, "check-in refused: ") || ev.UpdateID != "" {
+				pe.t.Errorf("plan refusal event %+v", ev)
+			}
+		}
+	}
+	if refusals != a.PlanRefusals() {
+		pe.t.Errorf("%d plan refusal events reported, want %d", refusals, a.PlanRefusals())
+	}
 }
 
 // credential reads the agent's identity (to check in beside it).

@@ -262,8 +262,24 @@ func DecodeEvents(r io.Reader) (EventsRequest, error) {
 		if !ValidID(e.ID) {
 			return req, patchgate.Invalid(f+".id", "invalid event id %q", e.ID)
 		}
+		if e.Type == patchgate.EventPlanRefused {
+			// No update: the check-in answer as a whole was refused.
+			switch {
+			case e.UpdateID != "" || e.State != "" || e.ExitCode != 0:
+				return req, patchgate.Invalid(f, "a %s event has no update_id, state or exit_code", e.Type)
+			case e.Detail == "":
+				return req, patchgate.Invalid(f+".detail", "is required: why the answer was refused")
+			case len(e.Detail) > MaxDetailLen:
+				return req, patchgate.Invalid(f+".detail", "longer than %d bytes", MaxDetailLen)
+			case e.Time.IsZero():
+				return req, patchgate.Invalid(f+".time", "is required")
+			case e.Seq != 0 || e.Actor != "" || e.HostID != "":
+				return req, patchgate.Invalid(f, "seq, actor and host_id are set by the server")
+			}
+			continue
+		}
 		if e.Type != patchgate.EventDeployment {
-			return req, patchgate.Invalid(f+".type", "agents may only report %q events", patchgate.EventDeployment)
+			return req, patchgate.Invalid(f+".type", "agents may only report %q and %q events", patchgate.EventDeployment, patchgate.EventPlanRefused)
 		}
 		if !ValidID(e.UpdateID) {
 			return req, patchgate.Invalid(f+".update_id", "invalid update id %q", e.UpdateID)

@@ -602,3 +602,31 @@ func FuzzDecodeEvents(f *testing.F) {
 		roundTrip(t, req, DecodeEvents)
 	})
 }
+
+// TestDecodeEventsPlanRefused: an agent reports a refused check-in answer
+// as an event without update or state; anything else on it is refused.
+func TestDecodeEventsPlanRefused(t *testing.T) {
+	refused := func(mod func(e map[string]any)) []byte {
+		e := map[string]any{"id": "ev-9", "type": patchgate.EventPlanRefused, "time": "2026-03-01T12:00:00Z",
+			"detail": "check-in refused: plan signature: the plan does not verify"}
+		if mod != nil {
+			mod(e)
+		}
+		return encode(t, map[string]any{"events": []any{e}})
+	}
+	req, err := DecodeEvents(bytes.NewReader(refused(nil)))
+	if err != nil || len(req.Events) != 1 || req.Events[0].Type != patchgate.EventPlanRefused {
+		t.Fatalf("a plan refusal: %+v, %v", req.Events, err)
+	}
+	for name, mod := range map[string]func(e map[string]any){
+		"with an update": func(e map[string]any) { e["update_id"] = "HF-1" },
+		"with a state":   func(e map[string]any) { e["state"] = "failed" },
+		"without detail": func(e map[string]any) { delete(e, "detail") },
+		"without time":   func(e map[string]any) { delete(e, "time") },
+		"with a host":    func(e map[string]any) { e["host_id"] = "h-2" },
+	} {
+		if _, err := DecodeEvents(bytes.NewReader(refused(mod))); patchgate.ErrorCode(err) != patchgate.CodeInvalid {
+			t.Errorf("%s: %v, want invalid", name, err)
+		}
+	}
+}

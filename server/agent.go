@@ -281,6 +281,8 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	deployments := req.Events[:0:0]
+	refused := 0
 	for i := range req.Events {
 		e := &req.Events[i]
 		e.HostID = hostID
@@ -288,12 +290,32 @@ func (s *Server) reportEvents(w http.ResponseWriter, r *http.Request) {
 		// Event IDs are the agent's and unique per host (the store keys
 		// them by host and ID), so one host cannot shadow another's.
 		e.Time = e.Time.UTC()
+		if e.Type != patchgate.EventPlanRefused {
+			deployments = append(deployments, *e)
+			continue
+		}
+		// Not a deployment: an activity-log entry (an admin alert), once
+		// per agent event ID however often the agent resends it.
+		e.ID = "host-" + hostID + "-" + e.ID
+		stored, err := s.appendOnce(ctx, *e)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if stored {
+			refused++
+		}
 	}
-	n, err := s.events.do(ctx, req.Events)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	n := refused
+	if len(deployments) > 0 {
+		m, err := s.events.do(ctx, deployments)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		n += m
 	}
+	req.Events = deployments
 	s.touch(hostID, s.now().UTC())
 	if n > 0 {
 		s.evaluateTests(ctx, req.Events)

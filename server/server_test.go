@@ -368,3 +368,31 @@ func TestCheckinBadBodies(t *testing.T) {
 		t.Fatalf("a refused check-in changed the stored inventory: %d %+v", st, hd.Host)
 	}
 }
+
+// TestPlanRefusedEvent: an agent's report that it refused a check-in
+// answer lands in the activity log once (however often it is resent),
+// with the host, and mixed with deployment events in one request.
+func TestPlanRefusedEvent(t *testing.T) {
+	e := newEnv(t)
+	inv := patchgate.Inventory{Hostname: "db1", Products: []patchgate.InstalledProduct{{Name: "postgres", Version: "15.2"}}}
+	host, cred := e.enroll("", inv)
+	refused := patchgate.Event{ID: "r1", Time: time.Now(), Type: patchgate.EventPlanRefused, Detail: "check-in refused: plan signature: the plan does not verify"}
+	dep := patchgate.Event{ID: "d1", Time: time.Now(), Type: patchgate.EventDeployment, UpdateID: "u1", State: patchgate.StateFailed, ExitCode: 3}
+	for i, want := range []int{2, 0} {
+		var resp agentapi.EventsResponse
+		if st := e.call("POST", agentapi.PathEvents, cred, agentapi.EventsRequest{Events: []patchgate.Event{refused, dep}}, &resp); st != 200 {
+			t.Fatalf("events: %d", st)
+		}
+		if resp.Accepted != want {
+			t.Fatalf("attempt %d accepted %d, want %d", i, resp.Accepted, want)
+		}
+	}
+	var evs []patchgate.Event
+	e.call("GET", "/api/v1/events?type="+patchgate.EventPlanRefused, e.admin, nil, &evs)
+	if len(evs) != 1 || evs[0].HostID != host || evs[0].Actor != "host:"+host || evs[0].Detail != refused.Detail {
+		t.Fatalf("plan refusal events: %+v", evs)
+	}
+	if !patchgate.IsAlert(patchgate.EventPlanRefused) {
+		t.Error("a refused plan is not an admin alert")
+	}
+}
