@@ -166,9 +166,35 @@ func (s *Server) CheckTrust(ctx context.Context) {
 		warn = trust.DefaultExpiryWarn()
 	}
 	now := s.now().UTC()
-	for _, e := range trust.ExpiringRoles(st, now, warn) {
+	s.raiseExpiring(ctx, trust.ExpiringRoles(st, now, warn), now, "")
+	// Mirrored repositories are re-signed by their publisher and refreshed
+	// here hourly: one that nears expiry means the upstream stopped
+	// re-signing or this server cannot reach it, and agents will soon
+	// refuse its updates.
+	if m := s.trust.cfg.Mirrors; m != nil {
+		repos, err := m.Repos()
+		if err != nil {
+			s.log.Error("listing mirrored TUF repositories failed", "err", err)
+			return
+		}
+		for _, name := range repos {
+			st, err := m.Status(name)
+			if err != nil {
+				s.log.Warn("reading a mirrored repository's status failed", "repo", name, "err", err)
+				continue
+			}
+			s.raiseExpiring(ctx, trust.ExpiringRoles(st, now, warn), now,
+				" (a mirror: its publisher has not re-signed it, or this server cannot refresh it from its upstream)")
+		}
+	}
+}
+
+// raiseExpiring appends trust.expiring once per (repository, role,
+// version).
+func (s *Server) raiseExpiring(ctx context.Context, es []trust.Expiring, now time.Time, note string) {
+	for _, e := range es {
 		ev := patchgate.Event{ID: "trust-expiring:" + e.Key(), Time: now, Type: trust.EventExpiring, Actor: "server",
-			Detail: fmt.Sprintf("%s metadata of TUF repository %s (version %d) expires %s", e.Role, e.Repo, e.Version, e.Expires.Format(time.RFC3339))}
+			Detail: fmt.Sprintf("%s metadata of TUF repository %s (version %d) expires %s%s", e.Role, e.Repo, e.Version, e.Expires.Format(time.RFC3339), note)}
 		if _, err := s.appendOnce(ctx, ev); err != nil {
 			s.log.Error("recording trust.expiring failed", "err", err)
 		}

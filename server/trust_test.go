@@ -29,6 +29,12 @@ import (
 // offline keys, returned) on a clock the test moves.
 func newTrustEnv(t *testing.T) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeClock) {
 	t.Helper()
+	return newTrustEnvMirrors(t, nil)
+}
+
+// newTrustEnvMirrors is newTrustEnv for a server that also serves mirrors.
+func newTrustEnvMirrors(t *testing.T, mirrors *trust.Mirrors) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeClock) {
+	t.Helper()
 	dir := t.TempDir()
 	clk := &fakeClock{now: time.Now().UTC()}
 	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
@@ -56,7 +62,7 @@ func newTrustEnv(t *testing.T) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeCl
 		}
 		keys = append(keys, k)
 	}
-	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, Trust: server.TrustConfig{Repo: repo, Debounce: 20 * time.Millisecond}})
+	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, Trust: server.TrustConfig{Repo: repo, Mirrors: mirrors, Debounce: 20 * time.Millisecond}})
 	admin, err := srv.BootstrapAdmin(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -339,5 +345,48 @@ func TestTUFConcurrentFetchAndPost(t *testing.T) {
 	}
 	if n := len(up.GetTopLevelTargets()); n != 5 {
 		t.Fatalf("%d targets signed, want 5", n)
+	}
+}
+
+// TestTUFMirrorExpiryAlert: a mirrored repository that its publisher stops
+// re-signing (or that this server cannot refresh) raises trust.expiring
+// before agents start refusing its updates; once per role and version.
+func TestTUFMirrorExpiryAlert(t *testing.T) {
+	up, _, _, _ := newTrustEnv(t)
+	up.publish("hf1", "cisco.ucce", "", []byte("#!/bin/sh\necho one\n"), nil)
+	upID, err := up.store.ServerID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirrors := trust.NewMirrors(filepath.Join(t.TempDir(), "mirror"))
+	if _, err := mirrors.Sync(t.Context(), trust.MirrorSource{Base: up.http.URL, Repo: upID, Client: up.http.Client(), Clock: time.Now}); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _, clk := newTrustEnvMirrors(t, mirrors)
+	mirrored := func() []patchgate.Event {
+		evs, err := e.store.ListEvents(t.Context(), patchgate.EventFilter{Type: trust.EventExpiring, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []patchgate.Event
+		for _, ev := range evs {
+			if strings.Contains(ev.Detail, "a mirror") {
+				out = append(out, ev)
+			}
+		}
+		return out
+	}
+	e.srv.CheckTrust(t.Context())
+	if evs := mirrored(); len(evs) != 0 {
+		t.Fatalf("alerts on a fresh mirror: %+v", evs)
+	}
+	// 20 hours without a refresh: the mirrored timestamp (a day's life)
+	// has less than its warning (6 h) left.
+	clk.Add(20 * time.Hour)
+	e.srv.CheckTrust(t.Context())
+	e.srv.CheckTrust(t.Context())
+	evs := mirrored()
+	if len(evs) != 1 || !strings.Contains(evs[0].Detail, "timestamp metadata") {
+		t.Fatalf("mirror alerts after 20h: %+v", evs)
 	}
 }
