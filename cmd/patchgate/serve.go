@@ -144,6 +144,11 @@ func runServe(ctx context.Context, o *serveOptions, out io.Writer, ready func(ur
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return fmt.Errorf("--data: %v", err)
 	}
+	unlock, err := lockDataDir(o.Data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, err := sqlite.Open(filepath.Join(o.Data, "patchgate.db"))
 	if err != nil {
 		return fmt.Errorf("opening database: %w", err)
