@@ -79,23 +79,7 @@ func scanSubscription(sc interface{ Scan(...any) error }) (patchgate.Subscriptio
 // ListSubscriptions implements patchgate.NotifyStore, ordered by address
 // and ID.
 func (db *DB) ListSubscriptions(ctx context.Context) ([]patchgate.Subscription, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY address, id`)
-	if err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list subscriptions")
-	}
-	defer rows.Close()
-	ss := []patchgate.Subscription{}
-	for rows.Next() {
-		s, err := scanSubscription(rows)
-		if err != nil {
-			return nil, patchgate.Internal(err, "sqlite: list subscriptions")
-		}
-		ss = append(ss, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list subscriptions")
-	}
-	return ss, nil
+	return queryAll(ctx, db.r, "sqlite: list subscriptions", scanSubscription, `SELECT `+subscriptionColumns+` FROM subscriptions ORDER BY address, id`)
 }
 
 // GetSubscription implements patchgate.NotifyStore.

@@ -77,23 +77,7 @@ func (db *DB) ReleaseState(ctx context.Context, id string) (patchgate.ReleaseSta
 
 // ReleaseStates implements patchgate.ReleaseStore.
 func (db *DB) ReleaseStates(ctx context.Context) ([]patchgate.ReleaseState, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+releaseStateColumns+` FROM update_status ORDER BY update_id`)
-	if err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list release states")
-	}
-	defer rows.Close()
-	out := []patchgate.ReleaseState{}
-	for rows.Next() {
-		st, err := scanReleaseState(rows)
-		if err != nil {
-			return nil, patchgate.Internal(err, "sqlite: list release states")
-		}
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list release states")
-	}
-	return out, nil
+	return queryAll(ctx, db.r, "sqlite: list release states", scanReleaseState, `SELECT `+releaseStateColumns+` FROM update_status ORDER BY update_id`)
 }
 
 // TransitionUpdate implements patchgate.ReleaseStore.

@@ -79,23 +79,7 @@ func (db *DB) GetToken(ctx context.Context, id string) (patchgate.Token, error) 
 
 // ListTokens implements patchgate.TokenStore, ordered by ID.
 func (db *DB) ListTokens(ctx context.Context) ([]patchgate.Token, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY id`)
-	if err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list tokens")
-	}
-	defer rows.Close()
-	ts := []patchgate.Token{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, patchgate.Internal(err, "sqlite: list tokens")
-		}
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list tokens")
-	}
-	return ts, nil
+	return queryAll(ctx, db.r, "sqlite: list tokens", scanToken, `SELECT `+tokenColumns+` FROM tokens ORDER BY id`)
 }
 
 // RevokeToken implements patchgate.TokenStore. Revoking a revoked token is

@@ -203,23 +203,7 @@ func scanUpstream(sc interface{ Scan(...any) error }) (patchgate.Upstream, error
 
 // Upstreams implements patchgate.UpstreamStore.
 func (db *DB) Upstreams(ctx context.Context) ([]patchgate.Upstream, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+upstreamColumns+` FROM upstreams ORDER BY name`)
-	if err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list upstreams")
-	}
-	defer rows.Close()
-	out := []patchgate.Upstream{}
-	for rows.Next() {
-		u, err := scanUpstream(rows)
-		if err != nil {
-			return nil, patchgate.Internal(err, "sqlite: list upstreams")
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, patchgate.Internal(err, "sqlite: list upstreams")
-	}
-	return out, nil
+	return queryAll(ctx, db.r, "sqlite: list upstreams", scanUpstream, `SELECT `+upstreamColumns+` FROM upstreams ORDER BY name`)
 }
 
 // GetUpstream implements patchgate.UpstreamStore.
