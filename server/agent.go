@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,13 +69,37 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, agentapi.EnrollResponse{HostID: id, Credential: secret, Groups: h.Groups, TrustRoots: s.trustRoots(), PlanKey: s.planKeyText})
 }
 
-func planETag(gen uint64, digest string) string {
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(gen >> (8 * i))
+// planCacheKey identifies what a host's plan depends on beyond the
+// snapshot: its inventory (the check-in body's digest) and the state of
+// its maintenance windows.
+func planCacheKey(digest, windowKey string) [8]byte {
+	sum := sha256.Sum256([]byte(digest + "\x00" + windowKey))
+	var k [8]byte
+	copy(k[:], sum[:])
+	return k
+}
+
+// contentETag is the ETag of a plan: a digest of its content, so that a
+// change elsewhere (another group's approval, a new group) leaves the
+// ETag of a host whose plan it does not alter as it was — a held long poll
+// stays held and a check-in gets its 304.
+func contentETag(plan patchgate.Plan) (string, error) {
+	data, err := json.Marshal(plan)
+	if err != nil {
+		return "", err
 	}
-	sum := sha256.Sum256(append(b[:], digest...))
-	return `"` + hex.EncodeToString(sum[:12]) + `"`
+	sum := sha256.Sum256(data)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`, nil
+}
+
+// planFor computes a host's plan from snap before the rollout policy,
+// which is decided only for a plan that is sent.
+func (s *Server) planFor(snap *snapshot, hostID string, groups []string, inv patchgate.Inventory, windows []patchgate.CompiledWindow, now time.Time) patchgate.Plan {
+	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, hostID, groups, inv))
+	patchgate.ApplyWindows(&plan, now, windows)
+	patchgate.ApplyInstallEstimates(&plan, now, windows, snap.estimates)
+	s.stampRepos(snap, &plan)
+	return plan
 }
 
 // checkin is the hot path. When the host's inventory and the plan
@@ -126,11 +151,16 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 	digest := bodyDigest(body)
 	known, mode := s.hosts.sameDigest(hostID, digest)
 	var req agentapi.CheckinRequest
+	decoded := false
 	decode := func() bool {
+		if decoded {
+			return true
+		}
 		if req, err = agentapi.DecodeCheckin(bytes.NewReader(body)); err != nil {
 			s.writeError(w, r, err)
 			return false
 		}
+		decoded = true
 		return true
 	}
 	if known {
@@ -145,7 +175,10 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		snap    *snapshot
 		groups  []string
 		windows []patchgate.CompiledWindow
+		key     [8]byte
 		etag    string
+		plan    patchgate.Plan
+		planned bool      // plan is computed for snap, key and now
 		holdEnd time.Time // zero until the request is held
 	)
 	for {
@@ -159,7 +192,28 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		}
 		var windowKey string
 		windows, windowKey = s.hostWindows(snap, groups, mode, now)
-		etag = planETag(snap.gen, digest+windowKey)
+		key = planCacheKey(digest, windowKey)
+		planned = false
+		cached, ok := s.hosts.planETag(hostID, snap.gen, key)
+		switch {
+		case ok && known:
+			etag = cached // the fast path: no decoding, no plan
+		default:
+			// The snapshot, inventory or window state moved on since the
+			// last plan: compute it; its ETag is its content's.
+			if !decode() {
+				return
+			}
+			plan = s.planFor(snap, hostID, groups, req.Inventory, windows, now)
+			if etag, err = contentETag(plan); err != nil {
+				s.writeError(w, r, patchgate.Internal(err, "plan ETag"))
+				return
+			}
+			planned = true
+			if known {
+				s.hosts.setPlanETag(hostID, snap.gen, key, etag)
+			}
+		}
 		if !known || inm != etag {
 			break
 		}
@@ -197,22 +251,26 @@ func (s *Server) checkin(w http.ResponseWriter, r *http.Request) {
 		wake = s.holds.wait()
 		now = s.now().UTC()
 	}
-	if known {
-		if !decode() {
-			return
-		}
-	} else {
+	if !known {
 		rec := patchgate.InventoryRecord{HostID: hostID, Inventory: req.Inventory, Digest: digest, At: now}
 		if _, err := s.inventories.do(ctx, rec); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		s.hosts.setDigest(hostID, digest, mode)
+		s.hosts.setPlanETag(hostID, snap.gen, key, etag)
+		if inm == etag {
+			// A new inventory that leaves the plan as the agent has it.
+			s.notModified(w, hostID, nonce, etag)
+			return
+		}
 	}
-	plan := patchgate.ComputePlan(snap.catalog, snap.approvals, planHost(snap, hostID, groups, req.Inventory))
-	patchgate.ApplyWindows(&plan, now, windows)
-	patchgate.ApplyInstallEstimates(&plan, now, windows, snap.estimates)
-	s.stampRepos(snap, &plan)
+	if !planned {
+		if !decode() {
+			return
+		}
+		plan = s.planFor(snap, hostID, groups, req.Inventory, windows, now)
+	}
 	if err := s.applyRollouts(ctx, snap, hostID, mode, groups, &plan, now); err != nil {
 		s.writeError(w, r, err)
 		return

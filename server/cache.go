@@ -139,6 +139,13 @@ type hostEntry struct {
 	hasDigest bool
 	manual    bool     // mode of the inventory with that digest
 	groups    []string // for hosts enrolled after the snapshot was built
+	// The ETag of the plan last computed for the host, valid while the
+	// snapshot generation and the plan key (inventory digest and window
+	// state) are those it was computed at: the 304 fast path.
+	planGen  uint64
+	planKey  [8]byte
+	planETag [12]byte
+	hasPlan  bool
 }
 
 type hostCache struct {
@@ -238,4 +245,27 @@ func (s *Server) hostGroups(ctx context.Context, snap *snapshot, id string) ([]s
 	}
 	s.hosts.setGroups(id, h.Groups)
 	return h.Groups, nil
+}
+
+// planETag returns the host's cached plan ETag if it was computed at gen
+// for key.
+func (c *hostCache) planETag(id string, gen uint64, key [8]byte) (string, bool) {
+	c.mu.RLock()
+	e, ok := c.m[id]
+	c.mu.RUnlock()
+	if !ok || !e.hasPlan || e.planGen != gen || e.planKey != key {
+		return "", false
+	}
+	return `"` + hex.EncodeToString(e.planETag[:]) + `"`, true
+}
+
+// setPlanETag caches the ETag of the plan computed for id at gen for key.
+func (c *hostCache) setPlanETag(id string, gen uint64, key [8]byte, etag string) {
+	var raw [12]byte
+	if n, err := hex.Decode(raw[:], []byte(strings.Trim(etag, `"`))); err != nil || n != len(raw) {
+		return
+	}
+	c.update(id, func(e *hostEntry) {
+		e.planGen, e.planKey, e.planETag, e.hasPlan = gen, key, raw, true
+	})
 }

@@ -229,3 +229,49 @@ func TestLongPollLimits(t *testing.T) {
 	}
 	waitHeld(t, e, 0)
 }
+
+// TestLongPollStaysHeldOnUnrelatedChange: the ETag is the plan's content,
+// so a change that does not alter a host's plan (a new group, an approval
+// for another group's product) leaves its long poll held and its next
+// check-in a 304; a fleet is not woken, and handed full plans, by every
+// admin change.
+func TestLongPollStaysHeldOnUnrelatedChange(t *testing.T) {
+	e := newEnv(t)
+	e.publish("HF-1", "app", "", []byte("#!/bin/sh\n"), nil)
+	e.publish("DB-1", "db", "", []byte("#!/bin/sh\necho db\n"), nil)
+	mustGroup(t, e, "web")
+	inv := patchgate.Inventory{Hostname: "w1", Mode: patchgate.ModeAutomatic, Products: []patchgate.InstalledProduct{{Name: "app", Version: "1.0"}}}
+	_, cred := e.enroll("web", inv)
+	st, etag, _ := e.checkin(cred, "", inv)
+	if st != 200 || etag == "" {
+		t.Fatalf("first check-in: %d %q", st, etag)
+	}
+	ch := holdCheckin(e.http.URL, cred, etag, "60", inv)
+	waitHeld(t, e, 1)
+	// Unrelated to w1's plan: a new group, and DB-1 (a product w1 does
+	// not run) approved for web.
+	mustGroup(t, e, "db")
+	if st := e.call("POST", "/api/v1/approvals", e.admin, adminapi.ApproveRequest{Updates: []string{"DB-1"}, Group: "web", Action: patchgate.ActionInstall}, nil); st != 200 {
+		t.Fatalf("approve DB-1: %d", st)
+	}
+	time.Sleep(200 * time.Millisecond) // the woken hold has looked at its plan again
+	select {
+	case h := <-ch:
+		t.Fatalf("answered although the plan did not change: %d %q", h.status, h.etag)
+	default:
+	}
+	if n := e.srv.HeldCheckins(); n != 1 {
+		t.Fatalf("%d check-ins held, want 1", n)
+	}
+	if st, got, _ := e.checkin(cred, etag, inv); st != 304 || got != etag {
+		t.Fatalf("check-in after unrelated changes: %d %q, want 304 %q", st, got, etag)
+	}
+	// A change that does alter the plan answers the hold with it.
+	if st := e.call("POST", "/api/v1/approvals", e.admin, adminapi.ApproveRequest{Updates: []string{"HF-1"}, Group: "web", Action: patchgate.ActionInstall}, nil); st != 200 {
+		t.Fatalf("approve HF-1: %d", st)
+	}
+	h := recv(t, ch)
+	if h.status != 200 || h.etag == etag || len(h.resp.Plan.Items) != 1 || h.resp.Plan.Items[0].UpdateID != "HF-1" {
+		t.Fatalf("woken check-in: %d %q %+v", h.status, h.etag, h.resp.Plan)
+	}
+}
