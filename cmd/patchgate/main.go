@@ -52,13 +52,8 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.CAFingerprint, "ca-fingerprint", os.Getenv("PATCHGATE_CA_FINGERPRINT"), "SHA-256 fingerprint of the server's CA to pin (env PATCHGATE_CA_FINGERPRINT)")
 	pf.BoolVar(&g.JSON, "json", false, "print JSON instead of tables")
 
-	root.AddCommand(
-		newServeCmd(),
-		newAgentCmd(g),
-		newDemoCmd(g),
-		newSimCmd(g),
-	)
-	addAdminCommands(root, g)
+	root.AddCommand(newAgentCmd(g))
+	addServerCommands(root, g)
 	return root
 }
 
