@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -58,8 +57,6 @@ type Upstream struct {
 	RootPins map[string]string `json:"root_pins,omitempty"`
 }
 
-var rootFingerprintPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 var upstreamNamePattern = MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)
 
 // MaxUpstreamFilters bounds the product and kind filters of an upstream.
@@ -105,7 +102,7 @@ func (u *Upstream) Validate() error {
 		if !ValidServerID(repo) {
 			return Invalid("root_pins", "%q is not a repository name (the id of the server that publishes it, as sync status shows)", repo)
 		}
-		if !rootFingerprintPattern.MatchString(fp) {
+		if !sha256Pattern.MatchString(fp) { // a root fingerprint is a sha256
 			return Invalid("root_pins", "repository %s: %q is not a root fingerprint (64 lowercase hex characters)", repo, fp)
 		}
 	}

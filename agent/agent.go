@@ -35,6 +35,7 @@ import (
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/agentapi"
 	"github.com/patchgate/patchgate/installer"
+	"github.com/patchgate/patchgate/trust"
 )
 
 // Config configures an agent. Server, Client and StateDir are required.
@@ -149,6 +150,9 @@ type Agent struct {
 	serverUnsigned bool
 	// planRefusals counts check-in answers refused for their signature.
 	planRefusals int
+	// cycleTrust verifies this cycle's plan items: it refreshes each
+	// repository's signed metadata once per cycle (checkSigned).
+	cycleTrust *trust.Verifier
 }
 
 // Summary says what one RunOnce did.

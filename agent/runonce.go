@@ -34,6 +34,10 @@ func (a *Agent) RunOnce(ctx context.Context) (Summary, error) {
 func (a *Agent) runOnce(ctx context.Context, wait time.Duration) (Summary, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Signed metadata is refreshed once per repository per cycle, however
+	// many items the plan has.
+	a.cycleTrust = a.verifier()
+	a.cycleTrust.RefreshOnce = true
 	var sum Summary
 	unlock, err := a.lockStateDir()
 	if err != nil {

@@ -202,14 +202,18 @@ func (a *Agent) checkSigned(ctx context.Context, item patchgate.PlanItem, payloa
 		}
 		paths[i] = tp
 	}
-	tfs, err := a.verifier().Targets(ctx, item.Repo, paths)
+	v := a.cycleTrust
+	if v == nil {
+		v = a.verifier()
+	}
+	tfs, err := v.Targets(ctx, item.Repo, paths)
 	if err != nil {
 		return nil, signatureError(err)
 	}
 	// An update id belongs to the repository of its publisher: another
 	// trusted repository signing it means the server points this item at
 	// the wrong repository (a rogue site signing a vendor's update id).
-	other, err := a.verifier().ClaimedBy(ctx, item.Repo, item.UpdateID)
+	other, err := v.ClaimedBy(ctx, item.Repo, item.UpdateID)
 	if err != nil {
 		return nil, signatureError(err)
 	}

@@ -888,3 +888,37 @@ func TestTrustRootPins(t *testing.T) {
 		te.installs(te.agent(func(c *Config) { c.AllowUnsigned = true }), installItem("fix-old", p), m2)
 	})
 }
+
+// TestSignedMetadataRefreshedOncePerCycle: a plan of several signed items
+// costs one refresh of the repository's metadata per cycle, not one per
+// item (and per item for the check that no other repository publishes
+// its update id).
+func TestSignedMetadataRefreshedOncePerCycle(t *testing.T) {
+	te := newTUFEnv(t)
+	var items []patchgate.PlanItem
+	var markers []string
+	for _, id := range []string{"fix-1", "fix-2", "fix-3"} {
+		item, marker := te.signedItem(id, 1, id+".sh")
+		items, markers = append(items, item), append(markers, marker)
+	}
+	te.repo.Publish()
+	a := te.agent()
+	te.srv.setItems(items...)
+	before := len(te.repo.Requests())
+	sum, err := a.RunOnce(context.Background())
+	if err != nil || sum.Installed != 3 {
+		t.Fatalf("three signed items: %+v, %v", sum, err)
+	}
+	for _, m := range markers {
+		mustExist(t, m)
+	}
+	timestamps := 0
+	for _, f := range te.repo.Requests()[before:] {
+		if f == "timestamp.json" {
+			timestamps++
+		}
+	}
+	if timestamps != 1 {
+		t.Fatalf("timestamp.json fetched %d times in one cycle of three items, want 1", timestamps)
+	}
+}

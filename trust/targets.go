@@ -61,7 +61,7 @@ func ValidTargetPath(p string) bool {
 	return safeSegment(parts[0]) && safeSegment(parts[2])
 }
 
-var revSegment = regexp.MustCompile(`^r[1-9][0-9]{0,8}$`)
+var revSegment = patchgate.MustBoundedPattern(`^r[1-9][0-9]*$`, 2, 10)
 
 // TargetFor is the signed description of one payload of u.
 func TargetFor(u patchgate.Update, p patchgate.Payload) (string, *metadata.TargetFiles, error) {
@@ -153,4 +153,4 @@ func ValidFileName(name string) bool { return metaFile.MatchString(name) }
 // ValidRepoName reports whether name can name a repository directory.
 func ValidRepoName(name string) bool { return repoName.MatchString(name) }
 
-var repoName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+var repoName = patchgate.MustBoundedPattern(`^[a-z0-9][a-z0-9._-]*$`, 1, 64)

@@ -15,10 +15,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -82,14 +82,26 @@ type Verifier struct {
 	// under /tuf/<repo>/) with its exact bytes; a server mirroring an
 	// upstream's repository keeps the root versions it followed.
 	Fetched func(name string, data []byte)
+	// RefreshOnce makes the Verifier refresh each repository at most once
+	// and answer later lookups from that refresh: an agent makes one per
+	// check-in cycle, so a plan of many items (each also asking whether
+	// another trusted repository publishes its update id) costs one
+	// metadata refresh per repository, not one per item and repository.
+	RefreshOnce bool
+
+	mu        sync.Mutex
+	refreshed map[string]refreshResult
 }
 
-var agentRepoPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+type refreshResult struct {
+	up  *updater.Updater
+	err error
+}
 
-// CheckRepoName refuses a repository name that is not `local` or an
-// upstream name (lowercase letters, digits, '.', '_', '-'; at most 64).
+// CheckRepoName refuses a repository name that is not `local` or a
+// publishing server's id (ValidRepoName).
 func CheckRepoName(repo string) error {
-	if !agentRepoPattern.MatchString(repo) {
+	if !ValidRepoName(repo) {
 		return fmt.Errorf("invalid repository name %q", repo)
 	}
 	return nil
@@ -102,7 +114,7 @@ func RootFingerprintOf(root []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-var agentFingerprintPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var agentFingerprintPattern = patchgate.MustBoundedPattern(`^[0-9a-f]+$`, 64, 64)
 
 // CheckRootFingerprint refuses a fingerprint that is not 64 lowercase hex
 // characters.
@@ -240,6 +252,23 @@ func (v *Verifier) Targets(ctx context.Context, repo string, paths []string) ([]
 // Refresh refreshes repo's metadata with a new go-tuf updater and returns
 // it, refreshed.
 func (v *Verifier) Refresh(ctx context.Context, repo string) (*updater.Updater, error) {
+	if !v.RefreshOnce {
+		return v.refresh(ctx, repo)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r, ok := v.refreshed[repo]; ok {
+		return r.up, r.err
+	}
+	up, err := v.refresh(ctx, repo)
+	if v.refreshed == nil {
+		v.refreshed = map[string]refreshResult{}
+	}
+	v.refreshed[repo] = refreshResult{up, err}
+	return up, err
+}
+
+func (v *Verifier) refresh(ctx context.Context, repo string) (*updater.Updater, error) {
 	if err := CheckRepoName(repo); err != nil {
 		return nil, err
 	}
