@@ -231,3 +231,24 @@ func parseDeadlineFlag(s string, now time.Time) (string, error) {
 	}
 	return d.String(), nil
 }
+
+// send calls the API and answers the user: the server's JSON as it came
+// with --json, else text of the answer decoded as T.
+func send[T any](cmd *cobra.Command, a *adminCLI, method, path string, q url.Values, body any, text func(out io.Writer, v T) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(cmd.Context(), method, path, q, body, &raw); err != nil {
+		return err
+	}
+	if a.g.JSON {
+		return emitRawJSON(cmd.OutOrStdout(), raw)
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return unexpectedAnswer(err)
+	}
+	return text(cmd.OutOrStdout(), v)
+}

@@ -3,8 +3,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strconv"
@@ -58,23 +58,10 @@ func (a *adminCLI) subscribeAddCmd() *cobra.Command {
 			if !req.Mode.Valid() {
 				return patchgate.Invalid("--mode", "must be immediate, daily or weekly, not %q", mode)
 			}
-			c, err := a.client()
-			if err != nil {
+			return send(cmd, a, "POST", "/api/v1/subscriptions", nil, req, func(out io.Writer, s patchgate.Subscription) error {
+				_, err := fmt.Fprintf(out, "subscribed %s as %s (%s)\n", s.Address, s.ID, s.Mode)
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "POST", "/api/v1/subscriptions", nil, req, &raw); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitRawJSON(cmd.OutOrStdout(), raw)
-			}
-			var s patchgate.Subscription
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return unexpectedAnswer(err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "subscribed %s as %s (%s)\n", s.Address, s.ID, s.Mode)
-			return err
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -229,23 +216,10 @@ func (a *adminCLI) notifyRetryCmd() *cobra.Command {
 					return err
 				}
 			}
-			c, err := a.client()
-			if err != nil {
+			return send(cmd, a, "POST", "/api/v1/notify/retry", nil, adminapi.RetryRequest{IDs: args, All: all}, func(out io.Writer, rr adminapi.RetryResponse) error {
+				_, err := fmt.Fprintf(out, "requeued %d dead letter(s)\n", rr.Requeued)
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/retry", nil, adminapi.RetryRequest{IDs: args, All: all}, &raw); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitRawJSON(cmd.OutOrStdout(), raw)
-			}
-			var rr adminapi.RetryResponse
-			if err := json.Unmarshal(raw, &rr); err != nil {
-				return unexpectedAnswer(err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "requeued %d dead letter(s)\n", rr.Requeued)
-			return err
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "requeue every dead letter")
@@ -258,23 +232,10 @@ func (a *adminCLI) notifySendDigestsCmd() *cobra.Command {
 		Short: "Send every pending daily and weekly digest now, not at the digest hour",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
+			return send(cmd, a, "POST", "/api/v1/notify/digests/send", nil, nil, func(out io.Writer, fr adminapi.FlushDigestsResponse) error {
+				_, err := fmt.Fprintf(out, "%d digest(s) due now; the dispatcher sends them at its next round\n", fr.Flushed)
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/digests/send", nil, nil, &raw); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitRawJSON(cmd.OutOrStdout(), raw)
-			}
-			var fr adminapi.FlushDigestsResponse
-			if err := json.Unmarshal(raw, &fr); err != nil {
-				return unexpectedAnswer(err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%d digest(s) due now; the dispatcher sends them at its next round\n", fr.Flushed)
-			return err
+			})
 		},
 	}
 }
@@ -289,23 +250,10 @@ func (a *adminCLI) notifyTestCmd() *cobra.Command {
 			if err := patchgate.ValidAddress("ADDRESS", addr); err != nil {
 				return err
 			}
-			c, err := a.client()
-			if err != nil {
+			return send(cmd, a, "POST", "/api/v1/notify/test", nil, adminapi.NotifyTestRequest{Address: addr}, func(out io.Writer, res adminapi.NotifyTestResponse) error {
+				_, err := fmt.Fprintf(out, "test mail %s\n", res.Result)
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "POST", "/api/v1/notify/test", nil, adminapi.NotifyTestRequest{Address: addr}, &raw); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitRawJSON(cmd.OutOrStdout(), raw)
-			}
-			var res adminapi.NotifyTestResponse
-			if err := json.Unmarshal(raw, &res); err != nil {
-				return unexpectedAnswer(err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "test mail %s\n", res.Result)
-			return err
+			})
 		},
 	}
 }
@@ -349,25 +297,12 @@ func (a *adminCLI) webhookAddCmd() *cobra.Command {
 				}
 				req.Kinds = append(req.Kinds, patchgate.Kind(k))
 			}
-			c, err := a.client()
-			if err != nil {
+			return send(cmd, a, "POST", "/api/v1/subscriptions", nil, req, func(out io.Writer, resp adminapi.SubscribeResponse) error {
+				_, err := fmt.Fprintf(out, "added webhook %s for %s\nsigning key (shown once): %s\n"+
+					"each POST carries %s: sha256=HEX, the HMAC-SHA256 of the body under this key\n",
+					resp.ID, resp.Address, resp.WebhookSecret, "X-Patchgate-Signature")
 				return err
-			}
-			var raw json.RawMessage
-			if err := c.do(cmd.Context(), "POST", "/api/v1/subscriptions", nil, req, &raw); err != nil {
-				return err
-			}
-			if a.g.JSON {
-				return emitRawJSON(cmd.OutOrStdout(), raw)
-			}
-			var resp adminapi.SubscribeResponse
-			if err := json.Unmarshal(raw, &resp); err != nil {
-				return unexpectedAnswer(err)
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "added webhook %s for %s\nsigning key (shown once): %s\n"+
-				"each POST carries %s: sha256=HEX, the HMAC-SHA256 of the body under this key\n",
-				resp.ID, resp.Address, resp.WebhookSecret, "X-Patchgate-Signature")
-			return err
+			})
 		},
 	}
 	f := cmd.Flags()
