@@ -37,32 +37,7 @@ func TestNotifyEndToEnd(t *testing.T) {
 		Notify: notifyOptions{SMTPHost: host, SMTPPort: p, SMTPTLS: "none", MailFrom: "patchgate@site.example",
 			ServerName: "site.example", DigestHour: 7, Poll: 20 * time.Millisecond},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	type ready struct{ url, token string }
-	readyc := make(chan ready, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, o, io.Discard, func(url, _, tok string) { readyc <- ready{url, tok} })
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	var srv ready
-	select {
-	case srv = <-readyc:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := serveInProcess(t, o)
 	if st, err := os.Stat(filepath.Join(o.Data, "notify.key")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("notify.key: %v %v", st, err)
 	}
@@ -223,4 +198,39 @@ func TestServeNotifyFlags(t *testing.T) {
 	if again.server.SendTest != nil {
 		t.Error("notify test is offered without an SMTP relay")
 	}
+}
+
+// servedProcess is a `patchgate serve` running in the test process.
+type servedProcess struct{ url, token string }
+
+// serveInProcess runs serve with o until the test ends, and returns its
+// URL and admin token once it listens.
+func serveInProcess(t *testing.T, o *serveOptions) servedProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	readyc := make(chan servedProcess, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, o, io.Discard, func(url, _, tok string) { readyc <- servedProcess{url, tok} })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	select {
+	case srv := <-readyc:
+		return srv
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return servedProcess{}
 }

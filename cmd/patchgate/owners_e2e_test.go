@@ -4,9 +4,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -39,32 +37,7 @@ func TestOwnersAndStatusReportEndToEnd(t *testing.T) {
 			ServerName: "site.example", DigestHour: 7, Poll: 20 * time.Millisecond, JobsInterval: 50 * time.Millisecond,
 			StatusReport: "daily@08:00", AlertFailures: 2, AlertFailurePeriod: time.Hour},
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	type ready struct{ url, token string }
-	readyc := make(chan ready, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, o, io.Discard, func(url, _, tok string) { readyc <- ready{url, tok} })
-	}()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	var srv ready
-	select {
-	case srv = <-readyc:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := serveInProcess(t, o)
 	cli := func(args ...string) (string, error) {
 		t.Helper()
 		out, _, err := runCLI(t, append([]string{"--server", srv.url, "--token", srv.token}, args...)...)
