@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +14,9 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/adminapi"
-	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/notify"
 	"github.com/patchgate/patchgate/notify/mailsink"
 	"github.com/patchgate/patchgate/server"
-	"github.com/patchgate/patchgate/sqlite"
 )
 
 type notifyEnv struct {
@@ -31,16 +27,6 @@ type notifyEnv struct {
 
 func newNotifyEnv(t *testing.T) *notifyEnv {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs, err := content.Open(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink, err := mailsink.Start()
 	if err != nil {
 		t.Fatal(err)
@@ -48,23 +34,19 @@ func newNotifyEnv(t *testing.T) *notifyEnv {
 	t.Cleanup(func() { sink.Close() })
 	secret := []byte("server-secret-server-secret-1234")
 	var d *notify.Dispatcher
-	srv := server.New(server.Config{Store: db, Content: cs, Notify: server.NotifyConfig{
-		Secret: secret, ServerName: "site-1",
-		SendTest: func(ctx context.Context, addr string) (string, error) { return d.SendTest(ctx, addr) },
-	}})
-	admin, err := srv.BootstrapAdmin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	e := newEnvWith(t, func(cfg *server.Config, _ string) {
+		cfg.Notify = server.NotifyConfig{
+			Secret: secret, ServerName: "site-1",
+			SendTest: func(ctx context.Context, addr string) (string, error) { return d.SendTest(ctx, addr) },
+		}
+	})
 	host, port, _ := net.SplitHostPort(sink.Addr)
 	p, _ := strconv.Atoi(port)
 	d = notify.New(notify.Config{
-		Store: db, ServerName: "site-1", PublicURL: hs.URL, Secret: secret,
+		Store: e.store, ServerName: "site-1", PublicURL: e.http.URL, Secret: secret,
 		SMTP: notify.SMTPConfig{Host: host, Port: p, TLS: notify.TLSNone, From: "patchgate@site-1.example", Timeout: 5 * time.Second},
 	})
-	return &notifyEnv{env: &env{t: t, srv: srv, http: hs, admin: admin, store: db}, sink: sink, d: d}
+	return &notifyEnv{env: e, sink: sink, d: d}
 }
 
 func TestSubscribeMailUnsubscribe(t *testing.T) {

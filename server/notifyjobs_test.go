@@ -9,9 +9,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
-	"net/http/httptest"
 	"net/mail"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,11 +17,9 @@ import (
 
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/adminapi"
-	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/notify"
 	"github.com/patchgate/patchgate/notify/mailsink"
 	"github.com/patchgate/patchgate/server"
-	"github.com/patchgate/patchgate/sqlite"
 )
 
 func (c *fakeClock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
@@ -37,38 +33,24 @@ type jobsEnv struct {
 
 func newJobsEnv(t *testing.T, jobs server.NotifyJobsConfig) *jobsEnv {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs, err := content.Open(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	sink, err := mailsink.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
 	clk := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, NotifyJobs: jobs,
-		Notify: server.NotifyConfig{Secret: []byte("server-secret-server-secret-1234"), ServerName: "site-1"}})
-	admin, err := srv.BootstrapAdmin(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	e := newEnvWith(t, func(cfg *server.Config, _ string) {
+		cfg.Clock, cfg.NotifyJobs = clk.Now, jobs
+		cfg.Notify = server.NotifyConfig{Secret: []byte("server-secret-server-secret-1234"), ServerName: "site-1"}
+	})
 	host, port, _ := net.SplitHostPort(sink.Addr)
 	p, _ := strconv.Atoi(port)
 	d := notify.New(notify.Config{
-		Store: db, ServerName: "site-1", PublicURL: hs.URL, Secret: []byte("server-secret-server-secret-1234"), Clock: clk.Now,
+		Store: e.store, ServerName: "site-1", PublicURL: e.http.URL, Secret: []byte("server-secret-server-secret-1234"), Clock: clk.Now,
 		SMTP:         notify.SMTPConfig{Host: host, Port: p, TLS: notify.TLSNone, From: "patchgate@site-1.example", Timeout: 5 * time.Second},
-		StatusReport: srv.StatusReport,
+		StatusReport: e.srv.StatusReport,
 	})
-	return &jobsEnv{env: &env{t: t, srv: srv, http: hs, admin: admin, store: db}, sink: sink, d: d, clock: clk}
+	return &jobsEnv{env: e, sink: sink, d: d, clock: clk}
 }
 
 // mailText returns the decoded text/plain part of a mail.

@@ -33,6 +33,19 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	e := newEnvWith(t, nil)
+	again, err := e.srv.BootstrapAdmin(context.Background())
+	if err != nil || again != "" {
+		t.Fatalf("second bootstrap must create nothing: %q %v", again, err)
+	}
+	return e
+}
+
+// newEnvWith is a server on a new SQLite store and content directory,
+// served over loopback HTTP, with its admin token; configure, if set,
+// completes its Config first.
+func newEnvWith(t *testing.T, configure func(cfg *server.Config, dir string)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
 	if err != nil {
@@ -43,14 +56,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Config{Store: db, Content: cs})
+	cfg := server.Config{Store: db, Content: cs}
+	if configure != nil {
+		configure(&cfg, dir)
+	}
+	srv := server.New(cfg)
 	admin, err := srv.BootstrapAdmin(context.Background())
 	if err != nil || admin == "" {
 		t.Fatalf("bootstrap: %q %v", admin, err)
-	}
-	again, err := srv.BootstrapAdmin(context.Background())
-	if err != nil || again != "" {
-		t.Fatalf("second bootstrap must create nothing: %q %v", again, err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,9 +16,7 @@ import (
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/adminapi"
 	"github.com/patchgate/patchgate/agentapi"
-	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/server"
-	"github.com/patchgate/patchgate/sqlite"
 	"github.com/patchgate/patchgate/trust"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
@@ -35,41 +32,29 @@ func newTrustEnv(t *testing.T) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeCl
 // newTrustEnvMirrors is newTrustEnv for a server that also serves mirrors.
 func newTrustEnvMirrors(t *testing.T, mirrors *trust.Mirrors) (*env, *trust.Repo, []ed25519.PrivateKey, *fakeClock) {
 	t.Helper()
-	dir := t.TempDir()
 	clk := &fakeClock{now: time.Now().UTC()}
-	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs, err := content.Open(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo, err := trust.Open(dir, trust.RepoLocal, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := repo.InitRoot(filepath.Join(dir, "tuf-root-keys"), 3, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var repo *trust.Repo
 	var keys []ed25519.PrivateKey
-	for _, f := range files {
-		k, err := trust.ReadKeyFile(f)
+	e := newEnvWith(t, func(cfg *server.Config, dir string) {
+		var err error
+		if repo, err = trust.Open(dir, trust.RepoLocal, clk.Now); err != nil {
+			t.Fatal(err)
+		}
+		files, err := repo.InitRoot(filepath.Join(dir, "tuf-root-keys"), 3, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, k)
-	}
-	srv := server.New(server.Config{Store: db, Content: cs, Clock: clk.Now, Trust: server.TrustConfig{Repo: repo, Mirrors: mirrors, Debounce: 20 * time.Millisecond}})
-	admin, err := srv.BootstrapAdmin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, http: hs, admin: admin, store: db}, repo, keys, clk
+		for _, f := range files {
+			k, err := trust.ReadKeyFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+		cfg.Clock = clk.Now
+		cfg.Trust = server.TrustConfig{Repo: repo, Mirrors: mirrors, Debounce: 20 * time.Millisecond}
+	})
+	return e, repo, keys, clk
 }
 
 // agentRefresh does what an agent does before installing: a new updater

@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -11,9 +8,7 @@ import (
 	"github.com/patchgate/patchgate"
 	"github.com/patchgate/patchgate/adminapi"
 	"github.com/patchgate/patchgate/agentapi"
-	"github.com/patchgate/patchgate/content"
 	"github.com/patchgate/patchgate/server"
-	"github.com/patchgate/patchgate/sqlite"
 )
 
 type fakeClock struct {
@@ -35,24 +30,7 @@ func (c *fakeClock) Set(t time.Time) {
 
 func newClockEnv(t *testing.T, clock *fakeClock) *env {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "db.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs, err := content.Open(filepath.Join(dir, "content"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Config{Store: db, Content: cs, Clock: clock.Now})
-	admin, err := srv.BootstrapAdmin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, http: hs, admin: admin, store: db}
+	return newEnvWith(t, func(cfg *server.Config, _ string) { cfg.Clock = clock.Now })
 }
 
 func at(s string) time.Time {
