@@ -24,3 +24,12 @@ hwm() { awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' /proc/$spid/status; }
 
 # row LABEL FILE ENDPOINT prints one endpoint of a `patchgate sim --json` summary.
 row() { jq -r --arg e "$3" --arg l "$1" '.endpoints[] | select(.name==$e) | "\($l): \(.count) requests, \(.per_second|floor)/s, p50 \(.p50_ms)ms p90 \(.p90_ms)ms p99 \(.p99_ms)ms max \(.max_ms)ms"' "$2"; }
+
+# build_bench_tools builds patchgate, the bare baseline handler and the
+# catalog seeder into $work and sets pg to the patchgate binary.
+build_bench_tools() {
+  go build -o "$work/patchgate" ./cmd/patchgate
+  go build -o "$work/baseline" ./bench/baseline
+  go build -o "$work/seedcatalog" ./bench/seedcatalog
+  pg="$work/patchgate"
+}

@@ -17,10 +17,7 @@ work=${WORK:-$(mktemp -d)}
 . bench/lib.sh
 need_jq
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
-go build -o "$work/patchgate" ./cmd/patchgate
-go build -o "$work/baseline" ./bench/baseline
-go build -o "$work/seedcatalog" ./bench/seedcatalog
-pg="$work/patchgate"
+build_bench_tools
 start_patchgate "$pg" $PORT
 machine
 "$work/seedcatalog" -updates "$UPDATES" -products 100 -templates "$work/templates.json" 2>&1 | tr '\r' '\n' | tail -1
