@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"os"
 	"strings"
 )
@@ -30,7 +31,7 @@ func (a *Agent) machineID() (id string, fromOS bool, err error) {
 		return id, false, nil
 	}
 	id = randomHex(16)
-	if err := writeFileAtomic(fallback, []byte(id+"\n")); err != nil {
+	if err := atomicfile.Write(fallback, []byte(id+"\n"), 0o600); err != nil {
 		return "", false, fmt.Errorf("cannot store a machine id: %w", err)
 	}
 	return id, false, nil

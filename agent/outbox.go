@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"os"
 	"sort"
 	"strconv"
@@ -50,7 +51,7 @@ func (a *Agent) queueEvent(ev patchgate.Event) error {
 		return err
 	}
 	name := fmt.Sprintf("%016d-%s.json", seq, ev.ID)
-	if err := writeFileAtomic(a.path(outboxDir, name), data); err != nil {
+	if err := atomicfile.Write(a.path(outboxDir, name), data, 0o600); err != nil {
 		return fmt.Errorf("cannot queue event: %w", err)
 	}
 	a.log.Debug("event queued", "id", ev.ID, "update", updateID, "state", st)
@@ -190,7 +191,7 @@ func (a *Agent) removeOutbox(names ...string) error {
 			return err
 		}
 	}
-	return syncDir(a.path(outboxDir))
+	return atomicfile.SyncDir(a.path(outboxDir))
 }
 
 // clearOutbox drops every queued event (they belong to a discarded

@@ -21,12 +21,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/patchgate/patchgate"
@@ -193,7 +193,7 @@ func (s *Store) Put(r io.Reader, wantSHA256 string, maxSize int64) (sha string, 
 	}
 	shard := filepath.Dir(final)
 	if err := os.Mkdir(shard, 0o750); err == nil {
-		if err := syncDir(s.objects); err != nil {
+		if err := atomicfile.SyncDir(s.objects); err != nil {
 			return "", 0, patchgate.Internal(err, "content: syncing object directory")
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
@@ -205,7 +205,7 @@ func (s *Store) Put(r io.Reader, wantSHA256 string, maxSize int64) (sha string, 
 		return "", 0, patchgate.Internal(err, "content: storing payload")
 	}
 	committed = true
-	if err := syncDir(shard); err != nil {
+	if err := atomicfile.SyncDir(shard); err != nil {
 		return "", 0, patchgate.Internal(err, "content: syncing shard directory")
 	}
 	return sha, size, nil
@@ -216,23 +216,6 @@ func tooLarge(limit int64) *patchgate.Error {
 		Code:    patchgate.CodeTooLarge,
 		Message: fmt.Sprintf("content exceeds the limit of %d bytes", limit),
 	}
-}
-
-// syncDir makes a rename or create in dir durable. Windows cannot sync a
-// directory and does not need to.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Has reports whether sha is stored, and its size.

@@ -12,7 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/patchgate/patchgate/atomicfile"
 	"os"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -83,7 +83,7 @@ func WriteKeyFile(path string, k ed25519.PrivateKey) error {
 
 // ReadKeyFile reads a key written by WriteKeyFile and checks it.
 func ReadKeyFile(path string) (ed25519.PrivateKey, error) {
-	data, err := readLimited(path, 64<<10)
+	data, err := atomicfile.ReadLimited(path, 64<<10)
 	if err != nil {
 		return nil, err
 	}
@@ -103,23 +103,6 @@ func ReadKeyFile(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: public does not match private", path)
 	}
 	return k, nil
-}
-
-// readLimited reads a file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // Fingerprint is the root fingerprint: lowercase hex sha256 of the exact

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"io"
 	"io/fs"
 	"net/http"
@@ -83,7 +84,7 @@ func (m *Mirrors) ReadFile(repo, name string) ([]byte, error) {
 	if !ValidRepoName(repo) || !ValidFileName(name) {
 		return nil, fs.ErrNotExist
 	}
-	return readLimited(filepath.Join(m.Dir, repo, name), MaxFileBytes)
+	return atomicfile.ReadLimited(filepath.Join(m.Dir, repo, name), MaxFileBytes)
 }
 
 // Root1 returns the bytes of a mirrored repository's 1.root.json and its
@@ -176,7 +177,7 @@ func (m *Mirrors) Sync(ctx context.Context, src MirrorSource) (bool, error) {
 			return nil
 		}
 		changed = true
-		return writeAtomic(filepath.Join(out, name), data)
+		return atomicfile.Write(filepath.Join(out, name), data, 0o644)
 	}
 	if _, err := os.Stat(filepath.Join(out, "1.root.json")); err != nil {
 		data, err := os.ReadFile(filepath.Join(trusted, "1.root.json"))
@@ -229,7 +230,7 @@ func (m *Mirrors) Sync(ctx context.Context, src MirrorSource) (bool, error) {
 
 // fileVersion reads the signed version of a metadata file.
 func fileVersion(path string) (int64, error) {
-	data, err := readLimited(path, MaxFileBytes)
+	data, err := atomicfile.ReadLimited(path, MaxFileBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -344,7 +345,7 @@ func (m *Mirrors) SetSource(repo, upstream string) error {
 	if old, err := os.ReadFile(path); err == nil && string(old) == upstream {
 		return nil
 	}
-	return writeAtomic(path, []byte(upstream))
+	return atomicfile.Write(path, []byte(upstream), 0o644)
 }
 
 // ReposFrom lists the mirrored repositories last refreshed from upstream.
@@ -355,7 +356,7 @@ func (m *Mirrors) ReposFrom(upstream string) ([]string, error) {
 	}
 	var out []string
 	for _, r := range repos {
-		if b, err := readLimited(filepath.Join(m.trustDir(), r+".source"), 1024); err == nil && string(b) == upstream {
+		if b, err := atomicfile.ReadLimited(filepath.Join(m.trustDir(), r+".source"), 1024); err == nil && string(b) == upstream {
 			out = append(out, r)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -132,7 +133,7 @@ func (r *Repo) Name() string { return r.name }
 func (r *Repo) Dir() string { return r.dir }
 
 func (r *Repo) load() error {
-	data, err := readLimited(filepath.Join(r.dir, "root.json"), MaxFileBytes)
+	data, err := atomicfile.ReadLimited(filepath.Join(r.dir, "root.json"), MaxFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -152,7 +153,7 @@ func (r *Repo) load() error {
 			}
 		}
 	}
-	data, err = readLimited(filepath.Join(r.dir, "timestamp.json"), MaxFileBytes)
+	data, err = atomicfile.ReadLimited(filepath.Join(r.dir, "timestamp.json"), MaxFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -163,14 +164,14 @@ func (r *Repo) load() error {
 		return fmt.Errorf("trust: %s/timestamp.json: %w", r.name, err)
 	}
 	sv := r.ts.Signed.Meta["snapshot.json"].Version
-	if data, err = readLimited(filepath.Join(r.dir, fmt.Sprintf("%d.snapshot.json", sv)), MaxFileBytes); err != nil {
+	if data, err = atomicfile.ReadLimited(filepath.Join(r.dir, fmt.Sprintf("%d.snapshot.json", sv)), MaxFileBytes); err != nil {
 		return err
 	}
 	if r.snap, err = metadata.Snapshot().FromBytes(data); err != nil {
 		return fmt.Errorf("trust: %s snapshot: %w", r.name, err)
 	}
 	tv := r.snap.Signed.Meta["targets.json"].Version
-	if data, err = readLimited(filepath.Join(r.dir, fmt.Sprintf("%d.targets.json", tv)), MaxFileBytes); err != nil {
+	if data, err = atomicfile.ReadLimited(filepath.Join(r.dir, fmt.Sprintf("%d.targets.json", tv)), MaxFileBytes); err != nil {
 		return err
 	}
 	if r.tgt, err = metadata.Targets().FromBytes(data); err != nil {
@@ -362,10 +363,10 @@ func (r *Repo) SetRoot(data []byte) error {
 	default:
 		return fmt.Errorf("root: each online role (targets, snapshot, timestamp) must be held, threshold 1, by this server's online key or, all of them, by its pending online keys")
 	}
-	if err := writeAtomic(filepath.Join(r.dir, fmt.Sprintf("%d.root.json", want)), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, fmt.Sprintf("%d.root.json", want)), data, 0o644); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, "root.json"), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, "root.json"), data, 0o644); err != nil {
 		return err
 	}
 	r.root = next
@@ -423,7 +424,7 @@ func (r *Repo) promoteLocked() error {
 
 // Root1 returns the bytes of 1.root.json and its fingerprint.
 func (r *Repo) Root1() ([]byte, string, error) {
-	data, err := readLimited(filepath.Join(r.dir, "1.root.json"), MaxFileBytes)
+	data, err := atomicfile.ReadLimited(filepath.Join(r.dir, "1.root.json"), MaxFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", ErrNoRoot
 	}
@@ -463,7 +464,7 @@ func (r *Repo) publishLocked(targets map[string]*metadata.TargetFiles) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, fmt.Sprintf("%d.targets.json", t.Signed.Version)), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, fmt.Sprintf("%d.targets.json", t.Signed.Version)), data, 0o644); err != nil {
 		return err
 	}
 	r.tgt = t
@@ -485,7 +486,7 @@ func (r *Repo) snapshotLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, fmt.Sprintf("%d.snapshot.json", s.Signed.Version)), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, fmt.Sprintf("%d.snapshot.json", s.Signed.Version)), data, 0o644); err != nil {
 		return err
 	}
 	r.snap = s
@@ -508,7 +509,7 @@ func (r *Repo) timestampLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(r.dir, "timestamp.json"), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, "timestamp.json"), data, 0o644); err != nil {
 		return err
 	}
 	r.ts = ts
@@ -561,7 +562,7 @@ func (r *Repo) ReadFile(name string) ([]byte, error) {
 	if !ValidFileName(name) {
 		return nil, fs.ErrNotExist
 	}
-	return readLimited(filepath.Join(r.dir, name), MaxFileBytes)
+	return atomicfile.ReadLimited(filepath.Join(r.dir, name), MaxFileBytes)
 }
 
 // RoleStatus is where one role's metadata stands.
@@ -653,29 +654,4 @@ func (r *Repo) InitRoot(keyDir string, count, threshold int) ([]string, error) {
 		return nil, err
 	}
 	return files, r.SetRoot(data)
-}
-
-// writeAtomic writes data to path through a temporary file and a rename.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -490,11 +491,11 @@ func TestOnlineKeyRotationRecoversFastForward(t *testing.T) {
 	evil.ClearSignatures()
 	evil.Sign(signer(stolen))
 	evilBytes, _ := evil.ToBytes(true)
-	writeAtomic(filepath.Join(r.Dir(), "timestamp.json"), evilBytes)
+	atomicfile.Write(filepath.Join(r.Dir(), "timestamp.json"), evilBytes, 0o644)
 	if _, err := refresh(t, url, local); err != nil {
 		t.Fatal(err)
 	}
-	writeAtomic(filepath.Join(r.Dir(), "timestamp.json"), genuine)
+	atomicfile.Write(filepath.Join(r.Dir(), "timestamp.json"), genuine, 0o644)
 	if _, err := refresh(t, url, local); err == nil {
 		t.Fatal("agent took a timestamp version below the fast-forwarded one")
 	}

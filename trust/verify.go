@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"hash"
 	"io"
 	"net/http"
@@ -161,7 +162,7 @@ func (v *Verifier) Fingerprint(repo string) (string, error) {
 	if err := CheckRepoName(repo); err != nil {
 		return "", err
 	}
-	b, err := agentReadFile(filepath.Join(v.repoDir(repo), "1.root.json"))
+	b, err := atomicfile.ReadLimited(filepath.Join(v.repoDir(repo), "1.root.json"), MaxTrustedMetadataBytes)
 	if err != nil {
 		return "", fmt.Errorf("repository %s: %w", repo, err)
 	}
@@ -206,10 +207,10 @@ func (v *Verifier) SaveRoot(repo string, root []byte, fingerprint string) error 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if err := agentWriteFile(filepath.Join(dir, "1.root.json"), root); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "1.root.json"), root, 0o600); err != nil {
 		return err
 	}
-	return agentWriteFile(filepath.Join(dir, "root.json"), root)
+	return atomicfile.Write(filepath.Join(dir, "root.json"), root, 0o600)
 }
 
 // TargetPathFor is the target path of a payload: <update-id>/r<revision>/<name>.
@@ -276,7 +277,7 @@ func (v *Verifier) refresh(ctx context.Context, repo string) (*updater.Updater, 
 		return nil, fmt.Errorf("no trusted root for repository %s (roots are delivered at enrolment; trusted: %s)", repo, v.reposList())
 	}
 	dir := v.repoDir(repo)
-	root, err := agentReadFile(filepath.Join(dir, "root.json"))
+	root, err := atomicfile.ReadLimited(filepath.Join(dir, "root.json"), MaxTrustedMetadataBytes)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: trusted root: %w", repo, err)
 	}
@@ -448,43 +449,6 @@ func VerifyStagedFile(path string, tf *metadata.TargetFiles) error {
 	return err
 }
 
-func agentReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxTrustedMetadataBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxTrustedMetadataBytes {
-		return nil, fmt.Errorf("%s has more than %d bytes", path, MaxTrustedMetadataBytes)
-	}
-	return b, nil
-}
-
-func agentWriteFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
 // ClaimedBy returns the first trusted repository other than repo that
 // signs any target of updateID (a path <update-id>/...), or "". This is
 // patchgate's TAP 4 map: an update id belongs to the repository of the
@@ -506,7 +470,7 @@ func (v *Verifier) ClaimedBy(ctx context.Context, repo, updateID string) (string
 		var targets map[string]*metadata.TargetFiles
 		if up, err := v.Refresh(ctx, other); err == nil {
 			targets = up.GetTopLevelTargets()
-		} else if data, rerr := agentReadFile(filepath.Join(v.repoDir(other), "targets.json")); rerr == nil {
+		} else if data, rerr := atomicfile.ReadLimited(filepath.Join(v.repoDir(other), "targets.json"), MaxTrustedMetadataBytes); rerr == nil {
 			if md, perr := metadata.Targets().FromBytes(data); perr == nil {
 				targets = md.Signed.Targets
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/patchgate/patchgate/atomicfile"
 	"io"
 	"io/fs"
 	"net/url"
@@ -86,7 +87,7 @@ file was rejected, after importing the others.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var m []patchgate.ProductMapEntry
 			if mapFile != "" {
-				data, err := readLimited(mapFile, csaf.MaxProductMapBytes)
+				data, err := atomicfile.ReadLimited(mapFile, csaf.MaxProductMapBytes)
 				if err != nil {
 					return patchgate.Invalid("--map", "%v", err)
 				}
@@ -127,22 +128,6 @@ file was rejected, after importing the others.`,
 	}
 	cmd.Flags().StringVar(&mapFile, "map", "", "product map file (YAML): CSAF product name, CPE or PURL prefix → patchgate product and version")
 	return cmd
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // advisoryFiles lists the files named and the *.json files under the
@@ -188,7 +173,7 @@ func advisoryFiles(args []string) ([]string, error) {
 // a rejection; others (authentication, the network) stop the import.
 func importAdvisoryFile(ctx context.Context, c *apiClient, path string, m []patchgate.ProductMapEntry) (advisoryImportResult, error) {
 	res := advisoryImportResult{File: path, Outcome: patchgate.AdvisoryRejected}
-	data, err := readLimited(path, patchgate.MaxAdvisoryBytes)
+	data, err := atomicfile.ReadLimited(path, patchgate.MaxAdvisoryBytes)
 	if err != nil {
 		res.Reason = err.Error()
 		return res, nil
