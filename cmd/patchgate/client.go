@@ -311,8 +311,14 @@ func (p *progressBar) Write(b []byte) (int, error) {
 }
 
 func (p *progressBar) draw() {
-	const width = 30
 	p.shown = p.done
+	p.drawAmount(byteSize(p.done) + " / " + byteSize(p.total))
+}
+
+// drawAmount draws the bar, the percentage and amount (the units done of
+// the total, as the caller words them).
+func (p *progressBar) drawAmount(amount string) {
+	const width = 30
 	frac := 1.0
 	if p.total > 0 {
 		frac = float64(p.done) / float64(p.total)
@@ -323,7 +329,7 @@ func (p *progressBar) draw() {
 	if filled < width {
 		bar += ">" + strings.Repeat(" ", width-filled-1)
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %3d%%  %s / %s\x1b[K", p.label, bar, int(frac*100), byteSize(p.done), byteSize(p.total))
+	fmt.Fprintf(p.w, "\r%s [%s] %3d%%  %s\x1b[K", p.label, bar, int(frac*100), amount)
 }
 
 // finish leaves the bar complete (or as far as it got) and ends the line.

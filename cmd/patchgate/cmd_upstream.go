@@ -295,18 +295,7 @@ func (a *adminCLI) syncNowCmd() *cobra.Command {
 
 // drawCount draws the bar in entries rather than bytes.
 func (p *progressBar) drawCount() {
-	const width = 30
-	frac := 1.0
-	if p.total > 0 {
-		frac = float64(p.done) / float64(p.total)
-	}
-	frac = min(max(frac, 0), 1)
-	filled := int(frac * width)
-	bar := strings.Repeat("=", filled)
-	if filled < width {
-		bar += ">" + strings.Repeat(" ", width-filled-1)
-	}
-	fmt.Fprintf(p.w, "\r%s [%s] %3d%%  %d / %d updates\x1b[K", p.label, bar, int(frac*100), p.done, p.total)
+	p.drawAmount(fmt.Sprintf("%d / %d updates", p.done, p.total))
 }
 
 func writeSyncRuns(w io.Writer, runs []patchgate.SyncRun, now time.Time, history bool) error {
