@@ -46,14 +46,7 @@ func (r *runner) longPollPhase(parent context.Context) string {
 		why = "until-installed"
 	}
 	cancelHolds()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(gracePeriod):
-		cancelReqs()
-		<-done
-	}
+	drain(&wg, cancelReqs)
 	return why
 }
 

@@ -348,14 +348,7 @@ func (r *runner) checkinPhase(parent context.Context) string {
 	defer end.Stop()
 	why := r.dispatch(parent, s, work, end.C)
 	close(work)
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(gracePeriod):
-		cancelReqs()
-		<-done
-	}
+	drain(&wg, cancelReqs)
 	return why
 }
 
@@ -753,4 +746,18 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// drain waits for the workers in wg to finish their requests, and after
+// gracePeriod cancels what is still in flight (cancelReqs) and waits for
+// them to notice.
+func drain(wg *sync.WaitGroup, cancelReqs func()) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(gracePeriod):
+		cancelReqs()
+		<-done
+	}
 }
