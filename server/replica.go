@@ -30,13 +30,20 @@ var replicaManaged = []string{
 	"POST /api/v1/rules/run",
 }
 
-// isReplica reports whether this server takes its policy from an upstream.
-func (s *Server) isReplica(ctx context.Context) (bool, error) {
+// replicaOf returns the upstream this server is a replica of ("" for an
+// autonomous server): its groups, approvals, rules and windows come from
+// there.
+func (s *Server) replicaOf(ctx context.Context) (string, error) {
 	ups, err := s.store.Upstreams(ctx)
 	if err != nil {
-		return false, err
+		return "", err
 	}
-	return slices.ContainsFunc(ups, func(u patchgate.Upstream) bool { return u.Mode == patchgate.ModeReplica }), nil
+	for _, u := range ups {
+		if u.Mode == patchgate.ModeReplica {
+			return u.Name, nil
+		}
+	}
+	return "", nil
 }
 
 // replicaGuard refuses the routes of replicaManaged while this server is a
@@ -46,17 +53,15 @@ func (s *Server) replicaGuard(key string, h http.HandlerFunc) http.HandlerFunc {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		ups, err := s.store.Upstreams(r.Context())
+		upstream, err := s.replicaOf(r.Context())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		for _, u := range ups {
-			if u.Mode == patchgate.ModeReplica {
-				s.writeError(w, r, patchgate.Errorf(patchgate.CodeConflict,
-					"this server is a replica of upstream %s: groups, approvals, rules and windows are managed there (hosts are assigned to groups here)", u.Name))
-				return
-			}
+		if upstream != "" {
+			s.writeError(w, r, patchgate.Errorf(patchgate.CodeConflict,
+				"this server is a replica of upstream %s: groups, approvals, rules and windows are managed there (hosts are assigned to groups here)", upstream))
+			return
 		}
 		h(w, r)
 	}

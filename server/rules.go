@@ -121,7 +121,7 @@ func (s *Server) runRules(ctx context.Context) ([]patchgate.RuleDecision, error)
 	s.rulesMu.Lock()
 	defer s.rulesMu.Unlock()
 	// A replica's approvals come from its upstream, whose rules made them.
-	if replica, err := s.isReplica(ctx); err != nil || replica {
+	if upstream, err := s.replicaOf(ctx); err != nil || upstream != "" {
 		return []patchgate.RuleDecision{}, err
 	}
 	in, err := s.ruleInput(ctx)
